@@ -1,0 +1,292 @@
+"""The job lifecycle over a Store: what PUSH, FETCH, ACK, FAIL, BEAT, QUEUE and MUTATE do.
+
+The manager speaks in typed values and raises :class:`~faktory_core.errors.FaktoryError`; the
+wire encoding lives in :mod:`faktory_core.server.commands`. The store, the retry policy and the
+clock are resolved once at start-up and called directly on every command.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import attrs
+from faktory_core.clock import Clock
+from faktory_core.config import Timings
+from faktory_core.errors import FaktoryError, InvalidJob, messages
+from faktory_core.model import (
+    DEAD_TTL,
+    Failure,
+    Job,
+    JobFilter,
+    Reservation,
+    SortedSet,
+    WorkerInfo,
+    WorkerState,
+    check_at,
+    job_from_dict,
+    valid_queue_name,
+)
+from faktory_core.retry import RetryPolicy
+from faktory_core.store import Store
+from faktory_core.timefmt import BadTimestamp, format_ts, parse_ts
+
+__all__ = ["EXPIRED_ERRTYPE", "EXPIRED_MESSAGE", "MUTATE_CHUNK", "FailInfo", "Manager"]
+
+EXPIRED_ERRTYPE = "ReservationExpired"
+EXPIRED_MESSAGE = "Faktory job reservation expired"
+MAX_ERRTYPE_BYTES = 100
+MAX_MESSAGE_BYTES = 1000
+MAX_BACKTRACE_LINES = 50
+#: Bulk set operations (MUTATE, web UI "all") work in chunks of this many entries, yielding
+#: to other tasks between chunks so a huge set never stalls the server.
+MUTATE_CHUNK = 500
+
+
+@attrs.frozen
+class FailInfo:
+    """A cleansed FAIL payload (reference §3.6 step 2)."""
+
+    jid: str
+    errtype: str = "unknown"
+    message: str = "unknown"
+    backtrace: tuple[str, ...] = ()
+
+    @classmethod
+    def cleansed(cls, jid: str, errtype: str, message: str, backtrace: Sequence[str]) -> FailInfo:
+        return cls(
+            jid=jid,
+            errtype=_truncate(errtype.strip() or "unknown", MAX_ERRTYPE_BYTES),
+            message=_truncate(message.strip() or "unknown", MAX_MESSAGE_BYTES),
+            backtrace=tuple(backtrace[:MAX_BACKTRACE_LINES]),
+        )
+
+
+def _truncate(text: str, limit: int) -> str:
+    """At most ``limit`` UTF-8 bytes, never splitting a character (Go cuts bytes blindly)."""
+    raw = text.encode()
+    if len(raw) <= limit:
+        return text
+    return raw[:limit].decode("utf-8", "ignore")
+
+
+def record_failure(job: Job, info: FailInfo, now: float) -> Job:
+    """The job with its ``failure`` hash updated for one more failure (§3.6 step 6)."""
+    previous = job.failure
+    if previous is None:
+        failure = Failure(
+            retry_count=0,
+            remaining=job.retry,
+            failed_at=format_ts(now),
+            message=info.message,
+            errtype=info.errtype,
+            backtrace=info.backtrace,
+        )
+    else:
+        failure = attrs.evolve(
+            previous,
+            retry_count=previous.retry_count + 1,
+            remaining=previous.remaining - 1 if previous.remaining > 0 else previous.remaining,
+            next_at="",
+            message=info.message,
+            errtype=info.errtype,
+            backtrace=info.backtrace,
+        )
+    return attrs.evolve(job, failure=failure)
+
+
+@attrs.define(eq=False)
+class Manager:
+    store: Store
+    retry_policy: RetryPolicy
+    clock: Clock
+    timings: Timings = attrs.field(factory=Timings)
+
+    # -- push -----------------------------------------------------------------------------------
+
+    async def push(self, job: Job) -> None:
+        """Enqueue now, or schedule when ``at`` is in the future (§3.2 steps 4-7).
+
+        The queue name is checked for every job, scheduled ones too (decisions.md: Faktory
+        loses a scheduled job with a bad queue name when it comes due).
+        """
+        if not valid_queue_name(job.queue):
+            raise InvalidJob(messages.bad_queue(job.queue))
+        at = check_at(job)
+        now = self.clock.now()
+        if not job.created_at:
+            job = attrs.evolve(job, created_at=format_ts(now))
+        if at is not None and at > now:
+            await self.store.set_add(SortedSet.SCHEDULED, at, job)
+            return
+        await self.store.push(attrs.evolve(job, enqueued_at=format_ts(now)))
+
+    async def push_bulk(self, items: Iterable[Any]) -> dict[str, str]:
+        """PUSHB: each job pushed on its own; returns jid → error text for the failures."""
+        created_at = format_ts(self.clock.now())
+        errors: dict[str, str] = {}
+        for item in items:
+            jid = item.get("jid") if isinstance(item, dict) else None
+            try:
+                job = job_from_dict(item)
+                if not job.created_at:
+                    job = attrs.evolve(job, created_at=created_at)
+                await self.push(job)
+            except FaktoryError as exc:
+                key = jid if isinstance(jid, str) else ""
+                errors[key] = exc.message if exc.code == "ERR" else exc.wire_text()
+        return errors
+
+    # -- fetch, ack, fail -----------------------------------------------------------------------
+
+    async def fetch(self, queues: Sequence[str], wid: str = "") -> Job | None:
+        if not queues:
+            raise FaktoryError(messages.FETCH_NO_QUEUE)
+        if wid and not await self._may_fetch(wid):
+            await self.clock.sleep(self.timings.fetch_block)
+            return None
+        reservation = await self.store.fetch(
+            queues, wid, self.clock.now(), self.timings.fetch_block
+        )
+        return None if reservation is None else reservation.job
+
+    async def _may_fetch(self, wid: str) -> bool:
+        """A quiet or terminated worker gets nothing, on every connection of its wid."""
+        info = await self.store.worker_get(wid)
+        return info is None or info.state is WorkerState.RUNNING
+
+    async def ack(self, jid: str) -> Reservation | None:
+        return await self.store.ack(jid, self.clock.now())
+
+    async def fail(self, info: FailInfo) -> None:
+        if not info.jid:
+            raise FaktoryError(messages.MISSING_JID)
+        reservation = await self.store.reservation(info.jid)
+        if reservation is None:
+            raise FaktoryError(messages.job_not_found(info.jid))
+        await self._settle(reservation, info, expired_only=False)
+
+    async def _settle(
+        self, reservation: Reservation, info: FailInfo, *, expired_only: bool
+    ) -> bool:
+        now = self.clock.now()
+        job = record_failure(reservation.job, info, now)
+        outcome = await self.retry_policy.decide(job, now)
+        return await self.store.settle_failure(
+            reservation.job.jid, outcome, now, expired_only=expired_only
+        )
+
+    async def reap_reservations(self) -> int:
+        """Fail every expired reservation as ReservationExpired (§5.2); returns how many."""
+        reaped = 0
+        info = FailInfo(jid="", errtype=EXPIRED_ERRTYPE, message=EXPIRED_MESSAGE)
+        while True:
+            batch = await self.store.expired(self.clock.now(), self.timings.reaper_batch)
+            for reservation in batch:
+                if await self._settle(reservation, info, expired_only=True):
+                    reaped += 1
+            if len(batch) < self.timings.reaper_batch:
+                return reaped
+
+    async def extend_reservation(self, jid: str, until: float) -> bool:
+        """Keep a job reserved until ``until`` (for plugins such as TRACK's reserve_until)."""
+        return await self.store.extend(jid, until)
+
+    # -- workers --------------------------------------------------------------------------------
+
+    async def connect_worker(self, info: WorkerInfo) -> None:
+        now = self.clock.now()
+        await self.store.worker_connect(attrs.evolve(info, started_at=now, last_beat=now))
+
+    async def beat(self, wid: str, rss_kb: int, requested: str) -> WorkerState:
+        try:
+            state: WorkerState | None = WorkerState(requested) if requested else None
+        except ValueError:
+            state = None  # other values leave the state unchanged (§3.7)
+        if state is WorkerState.RUNNING:
+            state = None
+        info = await self.store.worker_beat(wid, rss_kb, state, self.clock.now())
+        if info is None:
+            raise FaktoryError(messages.unknown_worker(wid))
+        return info.state
+
+    # -- queues ---------------------------------------------------------------------------------
+
+    async def _expand(self, names: Sequence[str]) -> list[str]:
+        return await self.store.queue_names() if "*" in names else list(names)
+
+    async def pause(self, names: Sequence[str]) -> None:
+        await self.store.pause(await self._expand(names))
+
+    async def resume(self, names: Sequence[str]) -> None:
+        await self.store.resume(await self._expand(names))
+
+    async def remove(self, names: Sequence[str]) -> None:
+        await self.store.remove(await self._expand(names))
+
+    async def latency(self, names: Sequence[str]) -> dict[str, float]:
+        if list(names) == ["*"]:
+            raise FaktoryError(messages.LATENCY_WILDCARD)
+        result: dict[str, float] = {}
+        now = self.clock.now()
+        for name in names:
+            job = await self.store.queue_oldest(name)
+            result[name] = _age(job, now)
+        return result
+
+    # -- sorted sets ----------------------------------------------------------------------------
+
+    async def matching_keys(self, which: SortedSet, where: JobFilter) -> list[str]:
+        """Every key matching ``where``, scanned in chunks that yield between them."""
+        keys: list[str] = []
+        cursor = ""
+        while True:
+            entries, cursor = await self.store.set_scan(which, where, cursor, MUTATE_CHUNK)
+            keys.extend(entry.key for entry in entries)
+            if not cursor:
+                return keys
+            await anyio.lowlevel.checkpoint()
+
+    async def act_on(self, which: SortedSet, action: str, keys: Sequence[str]) -> int:
+        """Apply ``delete``, ``requeue`` or ``kill`` to entries, a chunk at a time."""
+        done = 0
+        for start in range(0, len(keys), MUTATE_CHUNK):
+            chunk = keys[start : start + MUTATE_CHUNK]
+            now = self.clock.now()
+            if action == "delete":
+                done += await self.store.set_remove(which, chunk)
+            elif action == "requeue":
+                done += await self.store.set_enqueue(which, chunk, now)
+            elif action == "kill":
+                done += await self.store.set_kill(which, chunk, now + DEAD_TTL)
+            else:
+                raise ValueError(f"unknown action {action!r}")
+            await anyio.lowlevel.checkpoint()
+        return done
+
+    async def mutate(self, cmd: str, which: SortedSet, where: JobFilter) -> int:
+        """MUTATE (§3.9): ``clear``, ``discard``, ``kill`` or ``requeue`` matching entries."""
+        if cmd == "clear" or (cmd == "discard" and where.matches_all):
+            return await self.store.set_clear(which)
+        action = {"discard": "delete", "kill": "kill", "requeue": "requeue"}[cmd]
+        return await self.act_on(which, action, await self.matching_keys(which, where))
+
+    async def enqueue_due(self, which: SortedSet) -> int:
+        """Move due scheduled jobs or retries to their queues, batch by batch (§5.1)."""
+        moved = 0
+        while True:
+            count = await self.store.enqueue_due(which, self.clock.now(), self.timings.batch)
+            moved += count
+            if count < self.timings.batch:
+                return moved
+
+
+def _age(job: Job | None, now: float) -> float:
+    if job is None or not job.enqueued_at:
+        return 0
+    try:
+        return max(0.0, now - parse_ts(job.enqueued_at))
+    except BadTimestamp:
+        return 0

@@ -1,0 +1,166 @@
+"""The server half of the FWP engine: bytes in, events out, replies as bytes. No I/O here."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from faktory_core.errors import messages
+from faktory_core.protocol import password as pw
+from faktory_core.protocol import replies
+from faktory_core.protocol.buffer import DEFAULT_MAX_LINE, LineBuffer, LineTooLong
+from faktory_core.protocol.events import (
+    NEED_DATA,
+    Command,
+    ConnectionClosed,
+    Hello,
+    LineTooLongEvent,
+    NeedData,
+)
+from faktory_core.protocol.states import State, transition
+
+__all__ = ["PROTOCOL_VERSION", "ServerConnection", "parse_hello"]
+
+PROTOCOL_VERSION = 2
+_HELLO_PREFIX = b"HELLO {"
+
+ServerEvent = Hello | Command | ConnectionClosed | LineTooLongEvent | NeedData
+
+
+class ServerConnection:
+    """One client connection, seen from the server.
+
+    Feed received bytes with :meth:`receive_data` (``b""`` for end of stream) and drain
+    :meth:`next_event` until it returns ``NEED_DATA``. Pipelined commands come out in order.
+    """
+
+    __slots__ = ("_buffer", "_closed_reason", "_eof", "challenge", "hello", "password", "state")
+
+    def __init__(self, password: str | None = None, *, max_line: int = DEFAULT_MAX_LINE) -> None:
+        self.state = State.AWAIT_HELLO
+        self.password = password or None
+        self.challenge: tuple[int, str] | None = pw.new_challenge() if self.password else None
+        self.hello: Hello | None = None
+        self._buffer = LineBuffer(max_line)
+        self._eof = False
+        self._closed_reason = ""
+
+    # -- handshake -----------------------------------------------------------------------------
+
+    def greeting(self) -> bytes:
+        """The ``+HI`` line to send on accept, with ``i`` and ``s`` when a password is set."""
+        if self.challenge is None:
+            return b'+HI {"v":%d}\r\n' % PROTOCOL_VERSION
+        iterations, salt = self.challenge
+        return b'+HI {"v":%d,"i":%d,"s":"%b"}\r\n' % (PROTOCOL_VERSION, iterations, salt.encode())
+
+    def password_ok(self, hello: Hello) -> bool:
+        """True when no password is set or the HELLO's ``pwdhash`` matches it (§2 step 5)."""
+        if self.password is None or self.challenge is None:
+            return True
+        iterations, salt = self.challenge
+        return pw.verify(self.password, salt, iterations, hello.version, hello.pwdhash)
+
+    def accept(self) -> bytes:
+        self.state = transition(self.state, "accept")
+        return replies.OK
+
+    def reject(self, message: str = messages.INVALID_PASSWORD) -> bytes:
+        self.state = transition(self.state, "reject")
+        return replies.error(f"ERR {message}")
+
+    def close(self) -> None:
+        self.state = transition(self.state, "close")
+
+    # -- receiving -----------------------------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> None:
+        if data:
+            self._buffer.feed(data)
+        else:
+            self._eof = True
+
+    def next_event(self) -> ServerEvent:
+        if self.state is State.CLOSED:
+            return ConnectionClosed(self._closed_reason)
+        if self.state is State.HELLO_RECEIVED:
+            # The caller must accept or reject the HELLO before more lines are read.
+            return NEED_DATA
+        try:
+            line = self._buffer.next_line()
+        except LineTooLong as exc:
+            self._close("line too long")
+            return LineTooLongEvent(exc.limit)
+        if line is None:
+            if self._eof:
+                return self._close("end of stream")
+            return NEED_DATA
+        if self.state is State.READY:
+            return _command(line)
+        return self._hello(line)
+
+    def _hello(self, line: bytes) -> ServerEvent:
+        hello = parse_hello(line)
+        if hello is None:
+            return self._close("invalid HELLO")
+        self.hello = hello
+        self.state = transition(self.state, "hello")
+        return hello
+
+    def _close(self, reason: str) -> ConnectionClosed:
+        self._closed_reason = reason
+        self.state = transition(self.state, "close")
+        return ConnectionClosed(reason)
+
+
+def _command(line: bytes) -> Command:
+    space = line.find(b" ")
+    if space < 0:
+        return Command(line.decode("utf-8", "replace"), None)
+    return Command(line[:space].decode("utf-8", "replace"), line[space + 1 :])
+
+
+_HELLO_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "v": int,
+    "pwdhash": str,
+    "wid": str,
+    "hostname": str,
+    "pid": int,
+    "labels": list,
+    "username": str,
+}
+
+
+def parse_hello(line: bytes) -> Hello | None:
+    """Decode a ``HELLO {...}`` line as Faktory's Go struct would; None means close silently."""
+    if not line.startswith(_HELLO_PREFIX):
+        return None
+    try:
+        data: Any = json.loads(line[6:])
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    values: dict[str, Any] = {}
+    for key, kind in _HELLO_FIELDS.items():
+        value = data.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, kind) or isinstance(value, bool):
+            return None
+        values[key] = value
+    version = values.get("v", 0)
+    if not 0 <= version <= 255:  # Go decodes v into a uint8
+        return None
+    labels = values.get("labels", [])
+    if not all(isinstance(label, str) for label in labels):
+        return None
+    return Hello(
+        version=version,
+        pwdhash=values.get("pwdhash", ""),
+        wid=values.get("wid", ""),
+        hostname=values.get("hostname", ""),
+        pid=values.get("pid", 0),
+        labels=tuple(labels),
+        username=values.get("username", ""),
+    )

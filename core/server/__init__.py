@@ -1,0 +1,1 @@
+"""The anyio edge of the server: listener, connection loop and background loops."""

@@ -1,0 +1,164 @@
+"""The server: one task group owns the listener, every connection and every background loop."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import anyio
+import anyio.abc
+import attrs
+from faktory_core.clock import Clock
+from faktory_core.config import Config
+from faktory_core.info import ServerStats, TaskStats, build_info, health
+from faktory_core.manager import Manager
+from faktory_core.retry import RetryPolicy
+from faktory_core.server.commands import Handler, build_table
+from faktory_core.server.connection import Connection
+from faktory_core.server.tasks import TASK_NAMES, run_task, task_bodies
+from faktory_core.store import Store
+
+__all__ = ["Server", "parse_binding"]
+
+log = logging.getLogger("faktory_core.server")
+
+#: How long a graceful stop waits for commands in progress (a FETCH blocks up to 2 s).
+DRAIN_SECONDS = 5.0
+
+
+def parse_binding(binding: str) -> tuple[str | None, int]:
+    """``host:port`` as Faktory's ``-b`` takes it; an empty host means every interface."""
+    host, sep, port = binding.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"invalid binding {binding!r}: expected host:port")
+    host = host.strip("[]")
+    return (host or None), int(port)
+
+
+@attrs.define(eq=False)
+class Server:
+    config: Config
+    manager: Manager
+    stats: ServerStats
+    tasks: dict[str, TaskStats] = attrs.field(factory=lambda: {n: TaskStats() for n in TASK_NAMES})
+    table: dict[str, Handler] = attrs.field(factory=dict)
+    connections: set[Connection] = attrs.field(factory=set)
+    shutting_down: bool = False
+    port: int = 0
+    # Created inside serve(): an anyio Event needs a running event loop.
+    _stop: anyio.Event | None = None
+    _stop_requested: bool = False
+
+    @classmethod
+    def create(cls, config: Config, store: Store, retry: RetryPolicy, clock: Clock) -> Server:
+        manager = Manager(store=store, retry_policy=retry, clock=clock, timings=config.timings)
+        server = cls(config=config, manager=manager, stats=ServerStats(started_at=clock.now()))
+        server.table = build_table(server)
+        return server
+
+    @property
+    def clock(self) -> Clock:
+        return self.manager.clock
+
+    @property
+    def store(self) -> Store:
+        return self.manager.store
+
+    # -- running ----------------------------------------------------------------------------
+
+    async def serve(
+        self, *, task_status: anyio.abc.TaskStatus[int] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Open the store, listen, run until :meth:`stop`, then drain and save the store."""
+        self._stop = anyio.Event()
+        if self._stop_requested:
+            self._stop.set()
+        await self.store.open()
+        try:
+            host, port = parse_binding(self.config.binding)
+            listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
+            async with listener, anyio.create_task_group() as tg:
+                self.port = _bound_port(listener)
+                self._start_tasks(tg)
+                tg.start_soon(listener.serve, self._accept, tg)
+                log.info(
+                    "faktory-core listening on %s (store: %s)", self.config.binding, self.store.name
+                )
+                task_status.started(self.port)
+                await self._stop.wait()
+                await self._drain()
+                tg.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.store.close()
+            log.info("store closed; bye")
+
+    def stop(self) -> None:
+        """Begin a graceful stop (safe to call before serve() has started)."""
+        self._stop_requested = True
+        if self._stop is not None:
+            self._stop.set()
+
+    def _start_tasks(self, tg: anyio.abc.TaskGroup) -> None:
+        for name, (every, body) in task_bodies(self).items():
+            tg.start_soon(run_task, name, every, body, self.tasks[name], self.clock.sleep)
+
+    async def _accept(self, stream: anyio.abc.SocketStream) -> None:
+        connection = Connection(self, stream)
+        self.connections.add(connection)
+        try:
+            await connection.run()
+        finally:
+            self.connections.discard(connection)
+
+    async def _drain(self) -> None:
+        """Refuse new commands, let those in progress finish, then close every connection."""
+        self.shutting_down = True
+        with anyio.move_on_after(DRAIN_SECONDS):
+            # Shutdown only: a short poll is simpler than an event per connection.
+            while any(c.busy for c in self.connections):  # noqa: ASYNC110
+                await anyio.sleep(0.01)
+        for connection in list(self.connections):
+            connection.close()
+
+    # -- shared state -----------------------------------------------------------------------
+
+    async def info(self) -> dict[str, Any]:
+        stats = await self.store.stats()
+        return build_info(stats, self.tasks, self.stats, self.clock.now())
+
+    def health(self) -> dict[str, Any]:
+        return health(self.stats, self.clock.now())
+
+    async def flush(self) -> None:
+        await self.store.flush()
+        # Worker records went with the flush; re-register the live ones (FLUSH must not
+        # make a running worker "unknown" on its next BEAT).
+        for connection in list(self.connections):
+            await connection.reregister()
+
+    async def reap_workers(self) -> int:
+        """Drop workers silent for too long and close their connections here (§5.7)."""
+        cutoff = self.clock.now() - self.config.timings.heartbeat_expiry
+        wids = await self.store.reap_workers(cutoff)
+        for wid in wids:
+            log.warning(
+                "worker %s sent no heartbeat for %ss; closing its connections",
+                wid,
+                self.config.timings.heartbeat_expiry,
+            )
+        self.close_workers(wids)
+        return len(wids)
+
+    def close_workers(self, wids: Sequence[str]) -> None:
+        doomed = set(wids)
+        for connection in list(self.connections):
+            if connection.session.wid in doomed:
+                connection.close()
+
+
+def _bound_port(listener: anyio.abc.Listener[Any]) -> int:
+    listeners = getattr(listener, "listeners", [listener])
+    port: int = listeners[0].extra(anyio.abc.SocketAttribute.local_port)
+    return port
