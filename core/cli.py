@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import anyio
+
 from faktory_core import FAKTORY_VERSION, __version__
 from faktory_core.clock import SystemClock
 from faktory_core.config import ENVIRONMENTS, Config

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import attrs
+
 from faktory_core.protocol.buffer import DEFAULT_MAX_LINE
 
 __all__ = ["ENVIRONMENTS", "Config", "Timings"]

@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 import attrs
+
 from faktory_core import FAKTORY_VERSION
 from faktory_core.store import StoreStats
 from faktory_core.timefmt import format_ts

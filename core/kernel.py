@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from importlib.metadata import entry_points
 
 import pluggy
+
 from faktory_core import hookspecs, retry
 from faktory_core.clock import Clock
 from faktory_core.config import Config

@@ -13,6 +13,7 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 import attrs
+
 from faktory_core.clock import Clock
 from faktory_core.config import Timings
 from faktory_core.errors import FaktoryError, InvalidJob, messages

@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 import attrs
+
 from faktory_core import jobjson
 from faktory_core.errors import InvalidJob, messages
 from faktory_core.timefmt import BadTimestamp, format_ts, parse_ts

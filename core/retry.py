@@ -6,6 +6,7 @@ import random
 from typing import Protocol, runtime_checkable
 
 import attrs
+
 from faktory_core.config import Config
 from faktory_core.hookspecs import hookimpl
 from faktory_core.model import DEAD_TTL, Failure, Job, SortedSet

@@ -13,6 +13,7 @@ from collections.abc import Collection, Sequence
 from typing import Protocol, runtime_checkable
 
 import attrs
+
 from faktory_core.model import (
     Job,
     JobFilter,

@@ -1,7 +1,9 @@
 """Test helpers for faktory-core and for third-party plugins: the fake clock, the store
-contract suite (:mod:`faktory_core.testing.contract`) and an in-process server."""
+contract suite (:mod:`faktory_core.testing.contract`) and an in-process server with a small
+blocking FWP client (:mod:`faktory_core.testing.server`)."""
 
 from faktory_core.clock import FakeClock
 from faktory_core.testing.contract import StoreContract
+from faktory_core.testing.server import FwpSocket, ServerThread, running_server
 
-__all__ = ["FakeClock", "StoreContract"]
+__all__ = ["FakeClock", "FwpSocket", "ServerThread", "StoreContract", "running_server"]

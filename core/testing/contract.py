@@ -31,6 +31,7 @@ import anyio
 import attrs
 import pytest
 from anyio.abc import TaskGroup
+
 from faktory_core.clock import FakeClock
 from faktory_core.model import (
     DEAD_TTL,
@@ -47,7 +48,7 @@ from faktory_core.model import (
 from faktory_core.store import DayCount, FailureOutcome, Store
 from faktory_core.timefmt import format_ts, utc_day
 
-__all__ = ["StoreContract", "make_job", "scan_all"]
+__all__ = ["StoreContract", "failed", "make_job", "scan_all"]
 
 _STAMP = "2025-06-15T15:06:40Z"
 _jids = itertools.count(1)

@@ -12,6 +12,7 @@ from typing import Any
 
 import anyio
 import attrs
+
 from faktory_core.clock import Clock, SystemClock
 from faktory_core.config import Config, Timings
 from faktory_core.protocol import (

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import attrs
+
 from faktory_core.errors import InvalidJob
 from faktory_core.model import Job, Reservation, SetEntry, SortedSet, job_from_dict
 from faktory_core.store import DayCount

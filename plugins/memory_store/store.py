@@ -20,6 +20,8 @@ from pathlib import Path
 import anyio
 import anyio.to_thread
 import attrs
+from sortedcontainers import SortedDict, SortedList  # type: ignore[import-untyped]
+
 from faktory_core import jobjson
 from faktory_core.clock import Clock
 from faktory_core.glob import compile_glob
@@ -36,7 +38,6 @@ from faktory_core.model import (
 from faktory_core.plugins.memory_store import snapshot
 from faktory_core.store import HISTORY_DAYS, DayCount, FailureOutcome, StoreStats
 from faktory_core.timefmt import format_ts, utc_day
-from sortedcontainers import SortedDict, SortedList  # type: ignore[import-untyped]
 
 __all__ = ["MemoryStore"]
 
@@ -344,7 +345,7 @@ class MemoryStore:
         queues: Sequence[str],
         wid: str,
         now: float,
-        timeout: float,  # noqa: ASYNC109 - the Store protocol's; measured on self._clock
+        timeout: float,  # measured on self._clock
     ) -> Reservation | None:
         """Pop and reserve, or wait for a push. After a wait, the reservation starts ``now``
         plus the time waited on the store's clock."""

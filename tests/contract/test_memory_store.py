@@ -9,6 +9,7 @@ from pathlib import Path
 
 import anyio
 import pytest
+
 from faktory_core.config import Config
 from faktory_core.model import DEAD_TTL, SortedSet, WorkerInfo, WorkerState
 from faktory_core.plugins import memory_store
