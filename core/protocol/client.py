@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 import attrs
+
 from faktory_core.protocol import password as pw
 from faktory_core.protocol.buffer import DEFAULT_MAX_LINE, LineBuffer
 from faktory_core.protocol.events import NEED_DATA, NeedData

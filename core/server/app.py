@@ -9,6 +9,7 @@ from typing import Any
 import anyio
 import anyio.abc
 import attrs
+
 from faktory_core.clock import Clock
 from faktory_core.config import Config
 from faktory_core.info import ServerStats, TaskStats, build_info, health

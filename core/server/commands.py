@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import attrs
+
 from faktory_core import jobjson
 from faktory_core.errors import INTERNAL_ERROR, FaktoryError, messages
 from faktory_core.manager import FailInfo

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
+
 from faktory_core.errors import INTERNAL_ERROR, messages
 from faktory_core.model import WorkerInfo
 from faktory_core.protocol import (
