@@ -15,13 +15,7 @@ import anyio
 from faktory_core import FAKTORY_VERSION, __version__
 from faktory_core.clock import SystemClock
 from faktory_core.config import ENVIRONMENTS, Config
-from faktory_core.kernel import (
-    DEFAULT_PLUGINS,
-    PluginError,
-    make_plugin_manager,
-    resolve_retry_policy,
-    resolve_store,
-)
+from faktory_core.kernel import PluginError, load_kernel
 from faktory_core.logs import LEVELS, setup_logging
 from faktory_core.server.app import Server
 
@@ -71,6 +65,13 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         help="enable a plugin by its entry-point name (repeatable)",
     )
+    parser.add_argument(
+        "--no-plugin",
+        dest="disabled_plugins",
+        action="append",
+        default=[],
+        help="switch off a default plugin (repeatable)",
+    )
     return parser
 
 
@@ -102,8 +103,6 @@ def build_config(argv: Sequence[str]) -> tuple[Config, argparse.Namespace]:
     config_dir = (
         Path(args.config_dir) if args.config_dir else (home if dev else Path("/etc/faktory"))
     )
-    stores = [p for p in args.plugins if p.endswith("_store")]
-    plugins = tuple(args.plugins) if stores else (*DEFAULT_PLUGINS, *args.plugins)
     config = Config(
         binding=args.binding,
         web_binding=args.web_binding,
@@ -112,7 +111,8 @@ def build_config(argv: Sequence[str]) -> tuple[Config, argparse.Namespace]:
         storage_dir=storage,
         config_dir=config_dir,
         password=_password(environment),
-        plugins=plugins,
+        plugins=tuple(args.plugins),
+        disabled_plugins=tuple(args.disabled_plugins),
     )
     return config, args
 
@@ -143,10 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     setup_logging(config.log_level)
     try:
-        plugins = make_plugin_manager(config.plugins)
-        clock = SystemClock()
-        store = resolve_store(plugins, config, clock)
-        server = Server.create(config, store, resolve_retry_policy(plugins, config), clock)
+        kernel = load_kernel(requested=config.plugins, disabled=config.disabled_plugins)
+        server = Server.create(config, kernel, SystemClock())
         anyio.run(_run, server, backend_options={"use_uvloop": True})
     except (PluginError, ValueError, OSError) as exc:
         log.error("cannot start: %s", exc)

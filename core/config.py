@@ -45,4 +45,7 @@ class Config:
     max_line: int = DEFAULT_MAX_LINE
     max_connections: int = 2000
     timings: Timings = Timings()
+    #: Plugins named with --plugin or ``[faktory] plugins``, beside the defaults.
     plugins: tuple[str, ...] = ()
+    #: Default plugins switched off with --no-plugin.
+    disabled_plugins: tuple[str, ...] = ()

@@ -77,4 +77,8 @@ def _class_byte(value: int) -> bytes:
 
 
 def glob_match(pattern: bytes, data: bytes) -> bool:
+    if not data:
+        # stringmatchlen never matches an empty string (not even with "*") unless the pattern
+        # is empty too; ZSCAN skips matching altogether when the pattern is exactly "*".
+        return pattern in (b"", b"*")
     return compile_glob(pattern).match(data) is not None

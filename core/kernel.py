@@ -1,32 +1,54 @@
-"""The plugin kernel: a pluggy manager per server, built-in plugins registered like any other."""
+"""The plugin kernel: which plugins run, and the one place the server talks to pluggy.
+
+Built-in behaviour (Faktory's retry policy, password auth) is registered as plugins exactly like
+external ones. Plugins from the ``faktory_core`` entry-point group load only when named, except
+the defaults (memory store, web UI, cron), which load unless switched off.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
+import logging
+from collections.abc import Mapping, Sequence
 from importlib.metadata import entry_points
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
+import attrs
 import pluggy
 
-from faktory_core import hookspecs, retry
+from faktory_core import auth, hookspecs, retry
+from faktory_core.auth import Authenticator
 from faktory_core.clock import Clock
 from faktory_core.config import Config
+from faktory_core.middleware import Chains, JobMiddleware, build_chains
 from faktory_core.retry import RetryPolicy
 from faktory_core.store import Store
 
+if TYPE_CHECKING:
+    from faktory_core.server.app import Server
+    from faktory_core.server.commands import Handler
+
 __all__ = [
+    "BUILTIN_PLUGINS",
     "DEFAULT_PLUGINS",
+    "Kernel",
     "PluginError",
     "installed_plugins",
-    "make_plugin_manager",
-    "resolve_retry_policy",
-    "resolve_store",
+    "load_kernel",
 ]
 
-DEFAULT_PLUGINS = ("memory_store",)
+log = logging.getLogger("faktory_core.kernel")
+
+#: Always registered: the fallbacks that answer the factory hooks last.
+BUILTIN_PLUGINS: tuple[tuple[str, ModuleType], ...] = (("retry", retry), ("auth", auth))
+#: Loaded unless switched off with ``--no-plugin`` (skipped quietly if not installed).
+DEFAULT_PLUGINS = ("memory_store", "webui", "cron")
+STORE_HOOK = "faktory_core_make_store"
 
 
 class PluginError(RuntimeError):
-    """A plugin could not be found, imported or used; the message lists what is installed."""
+    """A plugin could not be found, imported or combined; the message lists what is installed."""
 
 
 def installed_plugins() -> dict[str, str]:
@@ -34,31 +56,132 @@ def installed_plugins() -> dict[str, str]:
     return {ep.name: ep.value for ep in entry_points(group=hookspecs.PROJECT)}
 
 
-def make_plugin_manager(names: Sequence[str] = DEFAULT_PLUGINS) -> pluggy.PluginManager:
-    manager = pluggy.PluginManager(hookspecs.PROJECT)
-    manager.add_hookspecs(hookspecs)
-    manager.register(retry, name="retry")
-    available = {ep.name: ep for ep in entry_points(group=hookspecs.PROJECT)}
-    for name in names:
+def _listing() -> str:
+    return ", ".join(sorted(installed_plugins())) or "none"
+
+
+def _load(name: str) -> Any:
+    found = {ep.name: ep for ep in entry_points(group=hookspecs.PROJECT)}
+    if name not in found:
+        raise PluginError(f"unknown plugin {name!r}; installed plugins: {_listing()}")
+    try:
+        return found[name].load()
+    except Exception as exc:
+        raise PluginError(
+            f"plugin {name!r} ({found[name].value}) failed to import: {exc!r}; "
+            f"installed plugins: {_listing()}"
+        ) from exc
+
+
+def select_plugins(requested: Sequence[str], disabled: Sequence[str] = ()) -> list[tuple[str, Any]]:
+    """The plugins to register, in order: the named ones, then the defaults still wanted.
+
+    Naming a store replaces the default memory store; naming two stores is an error.
+    """
+    for name in disabled:
+        if name not in installed_plugins():
+            raise PluginError(f"unknown plugin {name!r}; installed plugins: {_listing()}")
+    chosen = [(name, _load(name)) for name in dict.fromkeys(requested) if name not in disabled]
+    stores = [name for name, module in chosen if hasattr(module, STORE_HOOK)]
+    if len(stores) > 1:
+        raise PluginError(f"only one store plugin can run; named: {', '.join(stores)}")
+    available = installed_plugins()
+    for name in DEFAULT_PLUGINS:
+        if name in disabled or name in dict(chosen) or (stores and name == "memory_store"):
+            continue
         if name not in available:
-            listing = ", ".join(sorted(available)) or "none"
-            raise PluginError(f"unknown plugin {name!r}; installed plugins: {listing}")
-        try:
-            module = available[name].load()
-        except Exception as exc:
-            raise PluginError(f"plugin {name!r} failed to import: {exc!r}") from exc
-        manager.register(module, name=name)
-    manager.check_pending()
-    return manager
+            log.debug("default plugin %s is not installed; skipping", name)
+            continue
+        chosen.append((name, _load(name)))
+    return chosen
 
 
-def resolve_store(manager: pluggy.PluginManager, config: Config, clock: Clock) -> Store:
-    store: Store | None = manager.hook.faktory_core_make_store(config=config, clock=clock)
-    if store is None:
-        raise PluginError("no store plugin is enabled; enable one, e.g. --plugin memory_store")
-    return store
+async def _await_all(results: Sequence[Any]) -> None:
+    for result in results:
+        if inspect.isawaitable(result):
+            await result
 
 
-def resolve_retry_policy(manager: pluggy.PluginManager, config: Config) -> RetryPolicy:
-    policy: RetryPolicy = manager.hook.faktory_core_make_retry_policy(config=config)
-    return policy
+@attrs.define(eq=False)
+class Kernel:
+    """A typed façade over one server's plugin manager."""
+
+    pm: pluggy.PluginManager
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _ in self.pm.list_name_plugin()]
+
+    def store(self, config: Config, clock: Clock) -> Store:
+        store: Store | None = self.pm.hook.faktory_core_make_store(config=config, clock=clock)
+        if store is None:
+            raise PluginError(
+                f"no store plugin is enabled; installed plugins: {_listing()} "
+                "(try --plugin memory_store)"
+            )
+        return store
+
+    def retry_policy(self, config: Config) -> RetryPolicy:
+        policy: RetryPolicy = self.pm.hook.faktory_core_make_retry_policy(config=config)
+        return policy
+
+    def authenticator(self, config: Config) -> Authenticator:
+        found: Authenticator = self.pm.hook.faktory_core_make_authenticator(config=config)
+        return found
+
+    def middleware(self, config: Config) -> Chains:
+        found: list[JobMiddleware | None] = self.pm.hook.faktory_core_job_middleware(config=config)
+        return build_chains([m for m in found if m is not None])
+
+    def commands(self, server: Server) -> dict[str, Handler]:
+        table: dict[str, Handler] = {}
+        # pluggy calls the last registered first; apply in registration order instead.
+        contributed: list[Mapping[str, Handler] | None] = self.pm.hook.faktory_core_commands(
+            server=server
+        )
+        for commands in reversed(contributed):
+            table.update(commands or {})
+        return table
+
+    def web_routes(self, server: Server) -> list[Any]:
+        found = self.pm.hook.faktory_core_web_routes(server=server)
+        return [route for routes in reversed(found) for route in routes or ()]
+
+    def web_tabs(self, server: Server) -> list[tuple[str, str]]:
+        found = self.pm.hook.faktory_core_web_tabs(server=server)
+        return [tab for tabs in reversed(found) for tab in tabs or ()]
+
+    def cron_entries(self, config: Config) -> list[Any]:
+        found = self.pm.hook.faktory_core_cron_entries(config=config)
+        return [entry for entries in reversed(found) for entry in entries or ()]
+
+    async def startup(self, server: Server) -> None:
+        await _await_all(self.pm.hook.faktory_core_startup(server=server))
+
+    async def shutdown(self, server: Server) -> None:
+        await _await_all(self.pm.hook.faktory_core_shutdown(server=server))
+
+    async def reload(self, server: Server, config: Config) -> None:
+        await _await_all(self.pm.hook.faktory_core_reload(server=server, config=config))
+
+
+def load_kernel(
+    plugins: Sequence[tuple[str, Any]] | None = None,
+    *,
+    requested: Sequence[str] = (),
+    disabled: Sequence[str] = (),
+) -> Kernel:
+    """Register the built-ins and the chosen plugins (objects or modules), then check that
+    every hook implementation matches a spec (a misspelled hook fails loudly here)."""
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    for name, module in BUILTIN_PLUGINS:
+        pm.register(module, name=name)
+    chosen = select_plugins(requested, disabled) if plugins is None else list(plugins)
+    for name, plugin in chosen:
+        pm.register(plugin, name=name)
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(str(exc)) from exc
+    return Kernel(pm)

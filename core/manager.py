@@ -16,7 +16,8 @@ import attrs
 
 from faktory_core.clock import Clock
 from faktory_core.config import Timings
-from faktory_core.errors import FaktoryError, InvalidJob, messages
+from faktory_core.errors import Discard, FaktoryError, InvalidJob, messages
+from faktory_core.middleware import Chains
 from faktory_core.model import (
     DEAD_TTL,
     Failure,
@@ -104,6 +105,7 @@ class Manager:
     retry_policy: RetryPolicy
     clock: Clock
     timings: Timings = attrs.field(factory=Timings)
+    chains: Chains = attrs.field(factory=Chains)
 
     # -- push -----------------------------------------------------------------------------------
 
@@ -115,10 +117,17 @@ class Manager:
         """
         if not valid_queue_name(job.queue):
             raise InvalidJob(messages.bad_queue(job.queue))
+        check_at(job)  # a bad `at` is refused before middleware sees the job, as in Faktory
+        if not job.created_at:
+            job = attrs.evolve(job, created_at=format_ts(self.clock.now()))
+        if self.chains.push:
+            await Chains.run(self.chains.push, job, self._place)
+        else:
+            await self._place(job)
+
+    async def _place(self, job: Job) -> None:
         at = check_at(job)
         now = self.clock.now()
-        if not job.created_at:
-            job = attrs.evolve(job, created_at=format_ts(now))
         if at is not None and at > now:
             await self.store.set_add(SortedSet.SCHEDULED, at, job)
             return
@@ -148,10 +157,36 @@ class Manager:
         if wid and not await self._may_fetch(wid):
             await self.clock.sleep(self.timings.fetch_block)
             return None
-        reservation = await self.store.fetch(
-            queues, wid, self.clock.now(), self.timings.fetch_block
-        )
-        return None if reservation is None else reservation.job
+        deadline = self.clock.now() + self.timings.fetch_block
+        while True:
+            now = self.clock.now()
+            reservation = await self.store.fetch(queues, wid, now, max(deadline - now, 0.0))
+            if reservation is None:
+                return None
+            if not self.chains.fetch:
+                return reservation.job
+            job = await self._fetch_middleware(reservation.job)
+            if job is not None:
+                return job
+
+    async def _fetch_middleware(self, job: Job) -> Job | None:
+        """Run fetch middleware: Discard drops the job (None: fetch the next one); any other
+        error puts it back at the head of its queue and reaches the client (decisions.md)."""
+        delivered = job
+
+        async def deliver(final: Job) -> None:
+            nonlocal delivered
+            delivered = final
+
+        try:
+            await Chains.run(self.chains.fetch, job, deliver)
+        except Discard:
+            await self.store.release(job.jid)
+            return None
+        except FaktoryError:
+            await self.store.unreserve(job.jid)
+            raise
+        return delivered
 
     async def _may_fetch(self, wid: str) -> bool:
         """A quiet or terminated worker gets nothing, on every connection of its wid."""
@@ -159,7 +194,10 @@ class Manager:
         return info is None or info.state is WorkerState.RUNNING
 
     async def ack(self, jid: str) -> Reservation | None:
-        return await self.store.ack(jid, self.clock.now())
+        reservation = await self.store.ack(jid, self.clock.now())
+        if reservation is not None and self.chains.ack:
+            await Chains.run(self.chains.ack, reservation.job)
+        return reservation
 
     async def fail(self, info: FailInfo) -> None:
         if not info.jid:
@@ -173,11 +211,21 @@ class Manager:
         self, reservation: Reservation, info: FailInfo, *, expired_only: bool
     ) -> bool:
         now = self.clock.now()
+        settled = False
+
+        async def place(job: Job) -> None:
+            nonlocal settled
+            outcome = await self.retry_policy.decide(job, now)
+            settled = await self.store.settle_failure(
+                reservation.job.jid, outcome, now, expired_only=expired_only
+            )
+
         job = record_failure(reservation.job, info, now)
-        outcome = await self.retry_policy.decide(job, now)
-        return await self.store.settle_failure(
-            reservation.job.jid, outcome, now, expired_only=expired_only
-        )
+        if self.chains.fail:
+            await Chains.run(self.chains.fail, job, place)
+        else:
+            await place(job)
+        return settled
 
     async def reap_reservations(self) -> int:
         """Fail every expired reservation as ReservationExpired (§5.2); returns how many."""

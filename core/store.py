@@ -95,6 +95,9 @@ class Store(Protocol):
     async def unreserve(self, jid: str) -> bool:
         """Put a reserved job back at the head of its queue (the next to be fetched)."""
 
+    async def release(self, jid: str) -> bool:
+        """Drop a reservation and its job without counting it (fetch middleware's DISCARD)."""
+
     async def queue_names(self) -> list[str]:
         """Registered queues, sorted by name."""
 

@@ -36,10 +36,20 @@ class ServerConnection:
 
     __slots__ = ("_buffer", "_closed_reason", "_eof", "challenge", "hello", "password", "state")
 
-    def __init__(self, password: str | None = None, *, max_line: int = DEFAULT_MAX_LINE) -> None:
+    def __init__(
+        self,
+        password: str | None = None,
+        *,
+        challenge: tuple[int, str] | None = None,
+        max_line: int = DEFAULT_MAX_LINE,
+    ) -> None:
+        """``challenge`` (iterations, salt) comes from the server's authenticator; given only a
+        ``password``, the engine makes its own challenge and :meth:`password_ok` checks it."""
         self.state = State.AWAIT_HELLO
         self.password = password or None
-        self.challenge: tuple[int, str] | None = pw.new_challenge() if self.password else None
+        if challenge is None and self.password:
+            challenge = pw.new_challenge()
+        self.challenge = challenge
         self.hello: Hello | None = None
         self._buffer = LineBuffer(max_line)
         self._eof = False

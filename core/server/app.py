@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import anyio
 import anyio.abc
 import attrs
+from anyio.streams.tls import TLSListener
 
+from faktory_core import __version__
+from faktory_core.auth import Authenticator
 from faktory_core.clock import Clock
 from faktory_core.config import Config
 from faktory_core.info import ServerStats, TaskStats, build_info, health
+from faktory_core.kernel import Kernel
 from faktory_core.manager import Manager
 from faktory_core.retry import RetryPolicy
 from faktory_core.server.commands import Handler, build_table
@@ -42,20 +48,45 @@ class Server:
     config: Config
     manager: Manager
     stats: ServerStats
+    kernel: Kernel
+    authenticator: Authenticator
     tasks: dict[str, TaskStats] = attrs.field(factory=lambda: {n: TaskStats() for n in TASK_NAMES})
     table: dict[str, Handler] = attrs.field(factory=dict)
     connections: set[Connection] = attrs.field(factory=set)
     shutting_down: bool = False
     port: int = 0
+    #: The task group that owns everything running; plugins start their work in it at startup.
+    task_group: anyio.abc.TaskGroup | None = None
     # Created inside serve(): an anyio Event needs a running event loop.
     _stop: anyio.Event | None = None
     _stop_requested: bool = False
 
     @classmethod
-    def create(cls, config: Config, store: Store, retry: RetryPolicy, clock: Clock) -> Server:
-        manager = Manager(store=store, retry_policy=retry, clock=clock, timings=config.timings)
-        server = cls(config=config, manager=manager, stats=ServerStats(started_at=clock.now()))
-        server.table = build_table(server)
+    def create(
+        cls,
+        config: Config,
+        kernel: Kernel,
+        clock: Clock,
+        *,
+        store: Store | None = None,
+        retry_policy: RetryPolicy | None = None,
+    ) -> Server:
+        """Resolve the store, policy, authenticator, middleware and commands once, here."""
+        manager = Manager(
+            store=store or kernel.store(config, clock),
+            retry_policy=retry_policy or kernel.retry_policy(config),
+            clock=clock,
+            timings=config.timings,
+            chains=kernel.middleware(config),
+        )
+        server = cls(
+            config=config,
+            manager=manager,
+            stats=ServerStats(started_at=clock.now()),
+            kernel=kernel,
+            authenticator=kernel.authenticator(config),
+        )
+        server.table = {**build_table(server), **kernel.commands(server)}
         return server
 
     @property
@@ -78,17 +109,35 @@ class Server:
         await self.store.open()
         try:
             host, port = parse_binding(self.config.binding)
-            listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
+            listener: anyio.abc.Listener[Any] = await anyio.create_tcp_listener(
+                local_host=host, local_port=port
+            )
+            self.port = _bound_port(listener)
+            tls = make_tls_context(self.config.config_dir)
+            if tls is not None:
+                listener = TLSListener(
+                    listener,
+                    tls,
+                    standard_compatible=False,
+                    handshake_timeout=self.config.timings.handshake,
+                )
             async with listener, anyio.create_task_group() as tg:
-                self.port = _bound_port(listener)
+                self.task_group = tg
                 self._start_tasks(tg)
+                await self.kernel.startup(self)
                 tg.start_soon(listener.serve, self._accept, tg)
                 log.info(
-                    "faktory-core listening on %s (store: %s)", self.config.binding, self.store.name
+                    "faktory-core %s listening on %s%s (store: %s)",
+                    __version__,
+                    self.config.binding,
+                    " with TLS" if tls else "",
+                    self.store.name,
                 )
                 task_status.started(self.port)
                 await self._stop.wait()
                 await self._drain()
+                with anyio.CancelScope(shield=True):
+                    await self.kernel.shutdown(self)
                 tg.cancel_scope.cancel()
         finally:
             with anyio.CancelScope(shield=True):
@@ -157,6 +206,21 @@ class Server:
         for connection in list(self.connections):
             if connection.session.wid in doomed:
                 connection.close()
+
+
+def make_tls_context(config_dir: Path) -> ssl.SSLContext | None:
+    """TLS when both ``private.key.pem`` and ``public.cert.pem`` are in the config directory
+    (§10.5); either missing means plaintext; an unreadable pair is an error at start."""
+    key, cert = config_dir / "private.key.pem", config_dir / "public.cert.pem"
+    if not (key.is_file() and cert.is_file()):
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(certfile=cert, keyfile=key)
+    except (ssl.SSLError, OSError) as exc:
+        raise ValueError(f"cannot use the TLS key pair in {config_dir}: {exc}") from exc
+    return context
 
 
 def _bound_port(listener: anyio.abc.Listener[Any]) -> int:

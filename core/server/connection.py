@@ -41,7 +41,9 @@ class Connection:
     def __init__(self, server: Server, stream: anyio.abc.SocketStream) -> None:
         self.server = server
         self.stream = stream
-        self.engine = ServerConnection(server.config.password, max_line=server.config.max_line)
+        self.engine = ServerConnection(
+            challenge=server.authenticator.challenge(), max_line=server.config.max_line
+        )
         self.session = Session()
         self.hello: Hello | None = None
         self.busy = False
@@ -88,7 +90,7 @@ class Connection:
                 break
         if hello is None:
             return False
-        if not self.engine.password_ok(hello):
+        if not await self.server.authenticator.authenticate(hello, self.engine.challenge):
             await self.stream.send(self.engine.reject())
             return False
         self.hello = hello

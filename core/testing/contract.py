@@ -93,6 +93,12 @@ async def _push_fetch(store: Store, job: Job, now: float, wid: str = "w1") -> Re
     return res
 
 
+async def _push_fetch_existing(store: Store, clock: FakeClock) -> Reservation:
+    reservation = await store.fetch(["default"], "w1", clock.now(), 0)
+    assert reservation is not None
+    return reservation
+
+
 def _jids_of(items: list[SetEntry] | list[Job]) -> list[str]:
     return [item.job.jid if isinstance(item, SetEntry) else item.jid for item in items]
 
@@ -152,6 +158,19 @@ class StoreContract:
         assert first.job == high
         assert second is not None
         assert second.job == low
+
+    async def test_release_drops_a_reservation_uncounted(
+        self, store: Store, clock: FakeClock
+    ) -> None:
+        job = make_job()
+        await store.push(job)
+        await _push_fetch_existing(store, clock)
+        assert await store.release(job.jid)
+        assert await store.reservation(job.jid) is None
+        assert await store.queue_size(job.queue) == 0
+        stats = await store.stats()
+        assert (stats.processed, stats.failures, stats.working) == (0, 0, 0)
+        assert not await store.release(job.jid)
 
     async def test_fetch_unknown_queue(self, store: Store, clock: FakeClock) -> None:
         assert await store.fetch(["nope"], "w1", clock.now(), 0) is None

@@ -6,7 +6,7 @@ Both use the project's own sans-IO engine. The server binds 127.0.0.1 on a free 
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -15,6 +15,7 @@ import attrs
 
 from faktory_core.clock import Clock, SystemClock
 from faktory_core.config import Config, Timings
+from faktory_core.kernel import load_kernel
 from faktory_core.protocol import (
     NEED_DATA,
     Bulk,
@@ -26,7 +27,7 @@ from faktory_core.protocol import (
     encode_json_command,
     parse_hi,
 )
-from faktory_core.retry import FaktoryRetryPolicy, RetryPolicy
+from faktory_core.retry import RetryPolicy
 from faktory_core.server.app import Server
 from faktory_core.store import Store
 
@@ -41,9 +42,14 @@ async def running_server(
     password: str = "",
     retry_policy: RetryPolicy | None = None,
     timings: Timings | None = None,
+    plugins: Sequence[tuple[str, object]] = (),
     **config: Any,
 ) -> AsyncIterator[Server]:
-    """Serve on 127.0.0.1 with an ephemeral port; ``server.port`` tells which."""
+    """Serve ``store`` on 127.0.0.1 with an ephemeral port; ``server.port`` tells which.
+
+    ``plugins`` are (name, plugin object or module) pairs registered beside the built-ins; no
+    entry-point plugin is loaded.
+    """
     settings = Config(
         binding="127.0.0.1:0",
         web_binding=":0",
@@ -51,8 +57,9 @@ async def running_server(
         timings=timings or Timings(),
         **config,
     )
+    kernel = load_kernel(plugins=list(plugins))
     server = Server.create(
-        settings, store, retry_policy or FaktoryRetryPolicy(), clock or SystemClock()
+        settings, kernel, clock or SystemClock(), store=store, retry_policy=retry_policy
     )
     async with anyio.create_task_group() as tg:
         await tg.start(server.serve)

@@ -376,6 +376,9 @@ class MemoryStore:
         self._enqueue(res.job, first=True)
         return True
 
+    async def release(self, jid: str) -> bool:
+        return self._reserved.pop(jid) is not None
+
     async def queue_names(self) -> list[str]:
         return sorted(self._queues)
 
