@@ -144,6 +144,20 @@ class Server:
                 await self.store.close()
             log.info("store closed; bye")
 
+    async def reload(self, config: Config) -> None:
+        """SIGHUP: take a new, already validated configuration and tell the plugins.
+
+        The bindings and the command-port password are read once at boot (as in Faktory) and
+        stay; everything else plugins read from ``server.config`` takes effect.
+        """
+        self.config = attrs.evolve(
+            config,
+            binding=self.config.binding,
+            password=self.config.password,
+            storage_dir=self.config.storage_dir,
+        )
+        await self.kernel.reload(self, self.config)
+
     def stop(self) -> None:
         """Begin a graceful stop (safe to call before serve() has started)."""
         self._stop_requested = True

@@ -162,16 +162,7 @@ def test_reply_parser(data: bytes, expected: list[Reply]) -> None:
 
 
 def test_pipelined_replies_in_order() -> None:
-    data = (
-        b'+HI {"v":2}\r\n'
-        b"+OK\r\n"
-        b"$2\r\n{}\r\n"
-        b"$-1\r\n"
-        b"-ERR nope\r\n"
-        b":5\r\n"
-        b"$0\r\n\r\n"
-        b"+OK\r\n"
-    )
+    data = b'+HI {"v":2}\r\n+OK\r\n$2\r\n{}\r\n$-1\r\n-ERR nope\r\n:5\r\n$0\r\n\r\n+OK\r\n'
     assert replies_three_ways(data) == [
         SimpleString('HI {"v":2}'),
         SimpleString("OK"),

@@ -26,7 +26,7 @@ def test_vector_from_faktorys_tests() -> None:
 
 def test_vector_with_one_iteration() -> None:
     assert hash_password("foobar", SALT, 1) == HASH_1
-    assert HASH_1 == hashlib.sha256(b"foobar" + SALT.encode()).hexdigest()
+    assert hashlib.sha256(b"foobar" + SALT.encode()).hexdigest() == HASH_1
 
 
 @pytest.mark.parametrize("iterations", [0, -1, -100])

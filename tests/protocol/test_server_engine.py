@@ -340,6 +340,13 @@ def test_password_ok(version: int, pwdhash: str, ok: bool) -> None:
     assert conn.password_ok(Hello(version=version, pwdhash=pwdhash)) is ok
 
 
+def test_a_given_challenge_is_advertised_and_checked() -> None:
+    conn = ServerConnection(password="foobar", challenge=(ITERATIONS, SALT))
+    assert conn.greeting() == b'+HI {"v":2,"i":1545,"s":"55104dc76695721d"}\r\n'
+    assert conn.password_ok(Hello(version=2, pwdhash=HASH_1545))
+    assert not conn.password_ok(Hello(version=2, pwdhash=HASH_1))
+
+
 def test_password_ok_without_a_password() -> None:
     conn = ServerConnection()
     assert conn.password_ok(Hello(version=2))
