@@ -80,8 +80,10 @@ def faktory_core_make_authenticator(config: Config) -> Authenticator | None:
 
 
 @hookspec
-def faktory_core_job_middleware(config: Config) -> JobMiddleware | None:
+def faktory_core_job_middleware(config: Config, clock: Clock) -> JobMiddleware | None:
     """Contribute middleware around push, fetch, ack and fail (see ``JobMiddleware``).
+
+    ``clock`` is the server's clock: time-based middleware (expiring jobs) reads "now" from it.
 
     1:N: every plugin's middleware joins the chain, in pluggy's call order (``tryfirst`` runs
     outermost). Collected once at start-up into plain call chains.

@@ -96,10 +96,20 @@ def select_plugins(requested: Sequence[str], disabled: Sequence[str] = ()) -> li
     return chosen
 
 
-async def _await_all(results: Sequence[Any]) -> None:
-    for result in results:
-        if inspect.isawaitable(result):
-            await result
+async def _notify(caller: Any, kwargs: dict[str, Any], *, tolerant: bool) -> None:
+    """Call every implementation of a notification hook in pluggy's order, awaiting each
+    awaitable before the next runs. ``tolerant`` (shutdown) logs a failure and goes on;
+    otherwise the first failure propagates and later implementations are not called."""
+    for impl in reversed(caller.get_hookimpls()):
+        args = {name: kwargs[name] for name in impl.argnames}
+        try:
+            result = impl.function(**args)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            if not tolerant:
+                raise
+            log.exception("plugin %s failed in %s", impl.plugin_name, caller.name)
 
 
 @attrs.define(eq=False)
@@ -129,8 +139,10 @@ class Kernel:
         found: Authenticator = self.pm.hook.faktory_core_make_authenticator(config=config)
         return found
 
-    def middleware(self, config: Config) -> Chains:
-        found: list[JobMiddleware | None] = self.pm.hook.faktory_core_job_middleware(config=config)
+    def middleware(self, config: Config, clock: Clock) -> Chains:
+        found: list[JobMiddleware | None] = self.pm.hook.faktory_core_job_middleware(
+            config=config, clock=clock
+        )
         return build_chains([m for m in found if m is not None])
 
     def commands(self, server: Server) -> dict[str, Handler]:
@@ -156,13 +168,15 @@ class Kernel:
         return [entry for entries in reversed(found) for entry in entries or ()]
 
     async def startup(self, server: Server) -> None:
-        await _await_all(self.pm.hook.faktory_core_startup(server=server))
+        await _notify(self.pm.hook.faktory_core_startup, {"server": server}, tolerant=False)
 
     async def shutdown(self, server: Server) -> None:
-        await _await_all(self.pm.hook.faktory_core_shutdown(server=server))
+        await _notify(self.pm.hook.faktory_core_shutdown, {"server": server}, tolerant=True)
 
     async def reload(self, server: Server, config: Config) -> None:
-        await _await_all(self.pm.hook.faktory_core_reload(server=server, config=config))
+        await _notify(
+            self.pm.hook.faktory_core_reload, {"server": server, "config": config}, tolerant=True
+        )
 
 
 def load_kernel(
@@ -178,9 +192,9 @@ def load_kernel(
     for name, module in BUILTIN_PLUGINS:
         pm.register(module, name=name)
     chosen = select_plugins(requested, disabled) if plugins is None else list(plugins)
-    for name, plugin in chosen:
-        pm.register(plugin, name=name)
     try:
+        for name, plugin in chosen:
+            pm.register(plugin, name=name)
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
         raise PluginError(str(exc)) from exc

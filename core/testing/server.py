@@ -88,13 +88,16 @@ class ServerThread:
 
         from anyio.from_thread import start_blocking_portal
 
-        self._stack = ExitStack()
-        self.portal = self._stack.enter_context(
-            start_blocking_portal("asyncio", backend_options={"use_uvloop": True})
-        )
-        self.server = self._stack.enter_context(
-            self.portal.wrap_async_context_manager(running_server(self._store, **self._kwargs))
-        )
+        with ExitStack() as stack:
+            self.portal = stack.enter_context(
+                start_blocking_portal("asyncio", backend_options={"use_uvloop": True})
+            )
+            self.server = stack.enter_context(
+                self.portal.wrap_async_context_manager(running_server(self._store, **self._kwargs))
+            )
+            # Started: keep the portal and server running until __exit__. If starting failed,
+            # the with-block has already stopped the portal's thread.
+            self._stack = stack.pop_all()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -129,6 +132,7 @@ class FwpSocket:
         hi = parse_hi(conn.read())
         reply = conn.call(encode_hello(hi, password=password, **hello))
         if isinstance(reply, ErrorReply):
+            conn.close()
             raise ConnectionError(f"{reply.code} {reply.message}")
         return conn
 
