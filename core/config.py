@@ -1,16 +1,46 @@
-"""Configuration as data: one frozen :class:`Config`, built once at start-up."""
+"""Configuration as data: one frozen :class:`Config`, built once at start-up.
+
+:mod:`faktory_core.settings` builds it from flags, environment variables and conf.d TOML; the
+precedence is written down in docs/configuration.md. On SIGHUP a new one is built and handed to
+``Server.reload``; nothing ever mutates a ``Config``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
+from typing import Any
 
 import attrs
 
 from faktory_core.protocol.buffer import DEFAULT_MAX_LINE
 
-__all__ = ["ENVIRONMENTS", "Config", "Timings"]
+__all__ = ["ENVIRONMENTS", "Config", "Timings", "freeze", "thaw"]
 
 ENVIRONMENTS = ("development", "staging", "production")
+
+
+def freeze(value: Any) -> Any:
+    """A read-only deep copy of parsed TOML: tables become mapping proxies, arrays tuples."""
+    if isinstance(value, Mapping):
+        return MappingProxyType({key: freeze(item) for key, item in value.items()})
+    if isinstance(value, list | tuple):
+        return tuple(freeze(item) for item in value)
+    return value
+
+
+def thaw(value: Any) -> Any:
+    """A plain, mutable deep copy (dicts and lists) of a frozen value, e.g. to serialise as JSON."""
+    if isinstance(value, Mapping):
+        return {key: thaw(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [thaw(item) for item in value]
+    return value
+
+
+def _empty_toml() -> Mapping[str, Any]:
+    return MappingProxyType({})
 
 
 @attrs.frozen
@@ -35,13 +65,19 @@ class Timings:
 
 @attrs.frozen
 class Config:
+    """Everything the server and its plugins are configured with (docs/configuration.md)."""
+
     binding: str = "localhost:7419"
     web_binding: str = "localhost:7420"
     environment: str = "development"
     log_level: str = "info"
     storage_dir: Path = Path.home() / ".faktory" / "db"
     config_dir: Path = Path.home() / ".faktory"
+    #: The command-port password ("" = none); read once at boot.
     password: str = ""
+    #: ``[web] password``; "" = unset, the web UI then uses :attr:`password`
+    #: (:attr:`web_ui_password` applies that fallback).
+    web_password: str = ""
     max_line: int = DEFAULT_MAX_LINE
     max_connections: int = 2000
     timings: Timings = Timings()
@@ -49,3 +85,14 @@ class Config:
     plugins: tuple[str, ...] = ()
     #: Default plugins switched off with --no-plugin.
     disabled_plugins: tuple[str, ...] = ()
+    #: The raw ``[[cron]]`` tables of every conf.d file, in file order, for the cron plugin to
+    #: interpret. Plain dicts (JSON-ready copies); treat them as read-only.
+    cron: tuple[dict[str, Any], ...] = attrs.field(default=(), hash=False)
+    #: The whole merged conf.d document, read-only (:func:`freeze`; :func:`thaw` for a plain
+    #: copy), so plugins can read their own tables.
+    toml: Mapping[str, Any] = attrs.field(factory=_empty_toml, hash=False)
+
+    @property
+    def web_ui_password(self) -> str:
+        """The password the web UI asks for: ``[web] password``, else the server password."""
+        return self.web_password or self.password
