@@ -151,13 +151,16 @@ class Manager:
 
     # -- fetch, ack, fail -----------------------------------------------------------------------
 
-    async def fetch(self, queues: Sequence[str], wid: str = "") -> Job | None:
+    async def fetch(self, queues: Sequence[str], wid: str = "", *, wait: bool = True) -> Job | None:
+        """The next job of ``queues``, reserved; with ``wait``, block up to the fetch timeout
+        (a quiet or terminated worker waits it out and gets nothing, §3.4)."""
         if not queues:
             raise FaktoryError(messages.FETCH_NO_QUEUE)
         if wid and not await self._may_fetch(wid):
-            await self.clock.sleep(self.timings.fetch_block)
+            if wait:
+                await self.clock.sleep(self.timings.fetch_block)
             return None
-        deadline = self.clock.now() + self.timings.fetch_block
+        deadline = self.clock.now() + (self.timings.fetch_block if wait else 0.0)
         while True:
             now = self.clock.now()
             reservation = await self.store.fetch(queues, wid, now, max(deadline - now, 0.0))

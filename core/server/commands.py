@@ -26,11 +26,19 @@ __all__ = ["CLOSE", "Handler", "Session", "build_table"]
 CLOSE = b""
 
 
+async def _plain(blocked: Awaitable[Any]) -> Any:
+    return await blocked
+
+
 @attrs.define(eq=False)
 class Session:
     """What the server knows about one identified connection."""
 
     wid: str = ""
+    #: Set when the peer closed its side while a command was blocked.
+    gone: bool = False
+    #: Runs a blocking step; the connection swaps in one that keeps reading the socket.
+    waiting: Callable[[Awaitable[Any]], Awaitable[Any]] = _plain
 
 
 Handler = Callable[[Session, bytes | None], Awaitable[bytes]]
@@ -76,7 +84,13 @@ def build_table(server: Server) -> dict[str, Handler]:
 
     async def fetch(session: Session, payload: bytes | None) -> bytes:
         queues = _text(payload).split(" ") if payload is not None else []
-        job = await manager.fetch(queues, session.wid)
+        # A job at hand is answered at once; only a FETCH that has to wait watches the socket.
+        job = await manager.fetch(queues, session.wid, wait=False)
+        if job is None:
+            job = await session.waiting(manager.fetch(queues, session.wid))
+            if job is not None and session.gone:
+                await manager.store.unreserve(job.jid)
+                return CLOSE
         return replies.NULL if job is None else replies.bulk(job.encode())
 
     async def ack(session: Session, payload: bytes | None) -> bytes:

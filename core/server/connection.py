@@ -7,7 +7,8 @@ is written with a single send, so pipelined commands cost one syscall each way.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 import anyio.abc
@@ -32,6 +33,7 @@ __all__ = ["Connection"]
 log = logging.getLogger("faktory_core.connection")
 
 RECEIVE_SIZE = 65536
+T = TypeVar("T")
 _GONE = (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
 
 
@@ -54,20 +56,54 @@ class Connection:
 
     async def run(self) -> None:
         counted = False
-        with self.scope:
+        try:
+            with self.scope:
+                try:
+                    if await self._handshake():
+                        counted = True
+                        self.server.stats.connections += 1
+                        if await self._admit():
+                            self.session.waiting = self._watching
+                            await self._commands()
+                except _GONE:
+                    pass
+                finally:
+                    with anyio.CancelScope(shield=True):
+                        await self._leave(counted)
+        finally:
+            # Also when the whole server is being cancelled: never leak the socket.
+            with anyio.CancelScope(shield=True):
+                await self.stream.aclose()
+
+    async def _watching(self, blocked: Awaitable[T]) -> T:
+        """Await a blocking command (FETCH) while still reading the socket.
+
+        Bytes that arrive meanwhile (the next pipelined command) go to the engine; end of
+        stream marks the session gone, so a job fetched for a client that has left is put
+        back instead of being reserved for nobody.
+        """
+        async with anyio.create_task_group() as tg:
+
+            async def watch() -> None:
+                while True:
+                    try:
+                        data = await self.stream.receive(RECEIVE_SIZE)
+                    except (
+                        anyio.EndOfStream,
+                        anyio.BrokenResourceError,
+                        anyio.ClosedResourceError,
+                    ):
+                        data = b""
+                    self.engine.receive_data(data)
+                    if not data:
+                        self.session.gone = True
+                        return
+
+            tg.start_soon(watch)
             try:
-                if await self._handshake():
-                    counted = True
-                    self.server.stats.connections += 1
-                    if await self._admit():
-                        await self._commands()
-            except _GONE:
-                pass
+                return await blocked
             finally:
-                with anyio.CancelScope(shield=True):
-                    await self._leave(counted)
-        with anyio.CancelScope(shield=True):
-            await self.stream.aclose()
+                tg.cancel_scope.cancel()
 
     async def _receive(self) -> None:
         try:
