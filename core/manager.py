@@ -118,9 +118,9 @@ class Manager:
         if not valid_queue_name(job.queue):
             raise InvalidJob(messages.bad_queue(job.queue))
         check_at(job)  # a bad `at` is refused before middleware sees the job, as in Faktory
-        if not job.created_at:
-            job = attrs.evolve(job, created_at=format_ts(self.clock.now()))
         if self.chains.push:
+            if not job.created_at:
+                job = attrs.evolve(job, created_at=format_ts(self.clock.now()))
             await Chains.run(self.chains.push, job, self._place)
         else:
             await self._place(job)
@@ -128,10 +128,13 @@ class Manager:
     async def _place(self, job: Job) -> None:
         at = check_at(job)
         now = self.clock.now()
+        stamp = format_ts(now)
         if at is not None and at > now:
+            if not job.created_at:
+                job = attrs.evolve(job, created_at=stamp)
             await self.store.set_add(SortedSet.SCHEDULED, at, job)
             return
-        await self.store.push(attrs.evolve(job, enqueued_at=format_ts(now)))
+        await self.store.push(job.stamped(job.created_at or stamp, stamp))
 
     async def push_bulk(self, items: Iterable[Any]) -> dict[str, str]:
         """PUSHB: each job pushed on its own; returns jid → error text for the failures."""

@@ -127,6 +127,24 @@ class Job:
     def encode(self) -> bytes:
         return jobjson.dumps(self.to_dict())
 
+    def stamped(self, created_at: str, enqueued_at: str) -> Job:
+        """A copy with both timestamps set: the per-PUSH copy, built directly because
+        ``attrs.evolve`` introspects every field on each call."""
+        return Job(
+            self.jid,
+            self.jobtype,
+            self.args,
+            self.queue,
+            self.retry,
+            created_at,
+            enqueued_at,
+            self.at,
+            self.reserve_for,
+            self.backtrace,
+            self.custom,
+            self.failure,
+        )
+
     @property
     def reservation_seconds(self) -> int:
         """``reserve_for`` as FETCH applies it: 0 → 1800, clamped to [60, 86400]."""

@@ -8,6 +8,7 @@ Internally every instant is a float of Unix seconds (the sorted-set score).
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -23,16 +24,22 @@ class BadTimestamp(ValueError):
     """Not a timestamp in Go's RFC 3339 layout; the text says what is wrong."""
 
 
+@functools.lru_cache(maxsize=4)
+def _second_prefix(whole: int) -> str:
+    # Every job stamps created_at and enqueued_at; within one second only the fraction
+    # changes, so the date-time text is formatted once per second.
+    return datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
 def format_ts(seconds: float) -> str:
     """Unix seconds as Go's RFC3339Nano in UTC (microsecond precision, zeros trimmed)."""
     whole = int(seconds // 1)
     micros = round((seconds - whole) * 1_000_000)
     if micros >= 1_000_000:
         whole, micros = whole + 1, micros - 1_000_000
-    stamp = datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")
     if micros:
-        stamp += "." + f"{micros:06d}".rstrip("0")
-    return stamp + "Z"
+        return f"{_second_prefix(whole)}.{micros:06d}".rstrip("0") + "Z"
+    return _second_prefix(whole) + "Z"
 
 
 def parse_ts(text: str) -> float:
@@ -60,4 +67,10 @@ def parse_ts(text: str) -> float:
 
 def utc_day(seconds: float) -> str:
     """The UTC date ``YYYY-MM-DD`` of an instant (daily counters use UTC, decisions.md)."""
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d")
+    return _day(int(seconds // 86400))
+
+
+@functools.lru_cache(maxsize=4)
+def _day(day_number: int) -> str:
+    # Called on every ACK and FAIL for the daily counters: format each day once.
+    return datetime.fromtimestamp(day_number * 86400, UTC).strftime("%Y-%m-%d")
