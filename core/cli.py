@@ -7,11 +7,12 @@ gracefully, SIGHUP reloads the configuration (a bad one is logged and the old on
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import signal
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import anyio
 import anyio.abc
@@ -101,8 +102,23 @@ def _leaf(exc: BaseException) -> BaseException:
     return exc
 
 
+#: ``faktory-core <name> ...`` runs another tool: module and function taking the rest of argv.
+SUBCOMMANDS = {
+    "worker": ("faktory_core.worker_cli", "run"),
+    "cron": ("faktory_core.plugins.cron.cli", "run"),
+}
+
+
+def _subcommand(name: str, rest: list[str]) -> int:
+    module_name, function = SUBCOMMANDS[name]
+    run: Callable[[list[str]], int] = getattr(importlib.import_module(module_name), function)
+    return run(rest)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in SUBCOMMANDS:
+        return _subcommand(args[0], args[1:])
     try:
         flags = parse_flags(args)
         if flags.help:

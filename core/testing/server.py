@@ -168,11 +168,14 @@ class FwpSocket:
         return json.loads(reply.data)
 
     def closed_by_peer(self) -> bool:
-        """True if the server has closed the connection (reads EOF)."""
+        """True if the server closes the connection (EOF or reset) within the socket timeout
+        without sending anything; False if bytes arrive or it stays open."""
         try:
             return self.sock.recv(1) == b""
-        except (ConnectionResetError, TimeoutError):
+        except ConnectionResetError:
             return True
+        except TimeoutError:
+            return False
 
     def close(self) -> None:
         self.sock.close()
