@@ -1,0 +1,222 @@
+"""Where the Redis is and how to talk to it: settings, the client, and errors at the edge.
+
+Settings come from the environment first (as Faktory Enterprise reads them), then the ``[redis]``
+table of conf.d (docs/redis.md):
+
+- ``REDIS_PROVIDER`` names the variable that holds the URL (Heroku style), else ``REDIS_URL``,
+  else ``[redis] url``. None of them: the store starts its own local Redis (:mod:`.supervisor`).
+- ``FAKTORY_REDIS_PREFIX``, else ``[redis] prefix``: a prefix for every key (default none).
+- ``[redis] pool_size``: at most this many connections (default 50). Blocked FETCHes hold none.
+
+Every redis-py error is translated here into :class:`~faktory_core.errors.StoreError` with a
+message that says what happened; the server answers it as ``-ERR``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Callable, Coroutine, Iterator, Mapping
+from typing import Any, ParamSpec, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import attrs
+import redis.exceptions as rex
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from faktory_core.errors import StoreError
+
+__all__ = [
+    "DEFAULT_POOL_SIZE",
+    "MIN_VERSION",
+    "RedisSettings",
+    "RedisSetupError",
+    "describe",
+    "make_client",
+    "map_errors",
+    "redis_errors",
+    "resolve_settings",
+]
+
+DEFAULT_POOL_SIZE = 50
+#: Seconds a command may take before it counts as an outage (Faktory: 5 s per command).
+COMMAND_TIMEOUT = 5.0
+#: Seconds to wait for a free pooled connection before failing the command.
+POOL_TIMEOUT = 5.0
+SCHEMES = ("redis", "rediss", "unix")
+#: Oldest servers with what the scripts use (LMOVE, ZRANGE by index, UNLINK): Redis 6.2,
+#: and Valkey, which reports redis_version 7.2.4 for compatibility.
+MIN_VERSION = (6, 2)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class RedisSetupError(RuntimeError):
+    """The store cannot start: bad settings, no reachable Redis, no redis-server to run.
+
+    A RuntimeError, so the command line prints the message alone and exits.
+    """
+
+
+@attrs.frozen
+class RedisSettings:
+    """``url`` None = start and supervise a local Redis in the storage directory."""
+
+    url: str | None = None
+    prefix: str = ""
+    pool_size: int = DEFAULT_POOL_SIZE
+
+
+def _env_url(environ: Mapping[str, str]) -> str | None:
+    provider = environ.get("REDIS_PROVIDER", "").strip()
+    if provider:
+        if ":" in provider or "/" in provider:
+            raise RedisSetupError(
+                "REDIS_PROVIDER must name the environment variable that holds the Redis URL "
+                f"(e.g. REDIS_PROVIDER=REDISTOGO_URL), not the URL itself: {describe(provider)}"
+            )
+        url = environ.get(provider, "").strip()
+        if not url:
+            raise RedisSetupError(f"REDIS_PROVIDER names {provider}, which is not set")
+        return url
+    return environ.get("REDIS_URL", "").strip() or None
+
+
+def _table(toml: Mapping[str, Any]) -> Mapping[str, Any]:
+    table = toml.get("redis", {})
+    if not isinstance(table, Mapping):
+        raise RedisSetupError("[redis] in conf.d must be a table")
+    return table
+
+
+def resolve_settings(environ: Mapping[str, str], toml: Mapping[str, Any]) -> RedisSettings:
+    """The settings from the environment and the ``[redis]`` TOML table, checked."""
+    table = _table(toml)
+    url = _env_url(environ) or table.get("url") or None
+    if url is not None:
+        check_url(str(url))
+    prefix = environ.get("FAKTORY_REDIS_PREFIX", table.get("prefix", ""))
+    pool_size = table.get("pool_size", DEFAULT_POOL_SIZE)
+    if not isinstance(prefix, str):
+        raise RedisSetupError("[redis] prefix must be a string")
+    if not isinstance(pool_size, int) or isinstance(pool_size, bool) or pool_size < 2:
+        raise RedisSetupError("[redis] pool_size must be an integer of at least 2")
+    return RedisSettings(None if url is None else str(url), prefix, pool_size)
+
+
+def check_url(url: str) -> None:
+    scheme = urlsplit(url).scheme
+    if scheme not in SCHEMES:
+        raise RedisSetupError(
+            f"unsupported Redis URL {describe(url)}: use redis://, rediss:// or unix://"
+        )
+
+
+def describe(url: str) -> str:
+    """The URL with its password hidden (in the authority or the query), for messages."""
+    parts = urlsplit(url)
+    if parts.password is not None:
+        user = parts.username or ""
+        host = parts.hostname or ""
+        netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+        url = urlunsplit(parts._replace(netloc=netloc))
+    base, mark, query = url.partition("?")
+    if "password" in query:
+        hidden = [(k, "***" if k == "password" else v) for k, v in parse_qsl(query)]
+        url = base + mark + urlencode(hidden, safe="*/")
+    return url
+
+
+def make_client(settings: RedisSettings, url: str) -> Redis:
+    """A client whose commands fail fast instead of retrying: a retried script could run twice
+    (a second pop, a second push); the caller sees a StoreError and may try again."""
+    pool = BlockingConnectionPool.from_url(
+        url,
+        max_connections=settings.pool_size,
+        timeout=POOL_TIMEOUT,
+        socket_timeout=COMMAND_TIMEOUT,
+        socket_connect_timeout=COMMAND_TIMEOUT,
+        retry=Retry(NoBackoff(), 0),
+        health_check_interval=30,
+    )
+    return Redis(connection_pool=pool)
+
+
+def _refused_credentials(exc: BaseException) -> bool:
+    """redis-py raises an authentication failure while connecting as a ConnectionError whose
+    cause (or text) is the AuthenticationError."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, rex.AuthenticationError | rex.AuthorizationError):
+            return True
+        if any(text in str(seen) for text in ("WRONGPASS", "username-password", "NOAUTH")):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _message(exc: Exception, where: str) -> str:
+    """What went wrong, in words an operator can act on (shown as ``-ERR ...``)."""
+    if isinstance(exc, rex.BusyLoadingError):
+        return f"Redis at {where} is loading its data set; try again shortly"
+    if _refused_credentials(exc):
+        return f"Redis at {where} refused the credentials: {exc}"
+    if "No connection available" in str(exc):
+        return (
+            f"every connection to Redis at {where} stayed busy for {POOL_TIMEOUT:.0f}s "
+            "(a slow Redis, or raise [redis] pool_size)"
+        )
+    if isinstance(exc, rex.TimeoutError):
+        return f"Redis at {where} did not answer in time ({exc})"
+    if isinstance(exc, rex.ConnectionError | ConnectionError | OSError):
+        return f"Redis at {where} is unreachable ({exc})"
+    if isinstance(exc, rex.ReadOnlyError):
+        return f"Redis at {where} is read-only (a replica?): {exc}"
+    if isinstance(exc, rex.OutOfMemoryError):
+        return f"Redis at {where} is out of memory: {exc}"
+    return f"Redis at {where} failed: {exc}"
+
+
+@contextlib.contextmanager
+def redis_errors(where: str) -> Iterator[None]:
+    """Translate redis-py's exceptions (and socket errors) into StoreError."""
+    try:
+        yield
+    except (rex.RedisError, OSError) as exc:
+        raise StoreError(_message(exc, where)) from exc
+
+
+def map_errors(
+    method: Callable[P, Coroutine[Any, Any, T]],
+) -> Callable[P, Coroutine[Any, Any, T]]:
+    """Decorate a store method: redis errors leave it as StoreError (httpcore's
+    ``map_exceptions``). The instance's ``where`` names the Redis in the message."""
+
+    @functools.wraps(method)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        where = str(getattr(args[0], "where", "redis"))
+        with redis_errors(where):
+            return await method(*args, **kwargs)
+
+    return wrapper
+
+
+async def server_version(client: Redis) -> tuple[str, tuple[int, ...]]:
+    """The server's name and version (Valkey reports its own beside redis_version)."""
+    info: dict[str, Any] = await client.info("server")
+    name = "valkey" if "valkey_version" in info else "redis"
+    text = str(info.get("redis_version", "0"))
+    return f"{name} {info.get('valkey_version', text)}", _version_tuple(text)
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    parts = []
+    for piece in text.split("."):
+        digits = "".join(char for char in piece if char.isdigit())
+        parts.append(int(digits or "0"))
+    return tuple(parts)

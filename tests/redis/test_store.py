@@ -1,0 +1,209 @@
+"""What the Redis store does beyond the contract: scans that survive removals, unreadable data
+moved aside instead of blocking a queue or a reaper, the JSON and expiries it leaves in Redis,
+and the wake-up bookkeeping of blocked fetches."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import anyio
+import pytest
+import redis
+
+from faktory_core.model import JobFilter, SortedSet, WorkerInfo
+from faktory_core.plugins.redis_store import RedisSettings, RedisStore
+from faktory_core.plugins.redis_store.wakeup import Waiter, Wakeups, parse_message
+from faktory_core.store import FailureOutcome
+from faktory_core.testing import FakeClock
+from faktory_core.testing.contract import failed, make_job
+from faktory_core.timefmt import parse_ts
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def raw(redis_url: str) -> redis.Redis:
+    return redis.Redis.from_url(redis_url)
+
+
+@pytest.fixture
+async def store(clock: FakeClock, redis_url: str) -> AsyncIterator[RedisStore]:
+    store = RedisStore(clock, RedisSettings(url=redis_url))
+    await store.open()
+    yield store
+    await store.close()
+
+
+async def test_scan_skips_nothing_when_entries_go_behind_the_cursor(store: RedisStore) -> None:
+    jobs = [make_job(args=[n]) for n in range(6)]
+    for n, job in enumerate(jobs):
+        await store.set_add(SortedSet.RETRIES, float(n), job)
+    page, cursor = await store.set_scan(SortedSet.RETRIES, JobFilter(), "", 2)
+    assert [entry.job for entry in page] == jobs[:2]
+    assert await store.set_remove(SortedSet.RETRIES, [entry.key for entry in page]) == 2
+    seen = list(page)
+    while cursor:
+        page, cursor = await store.set_scan(SortedSet.RETRIES, JobFilter(), cursor, 2)
+        seen.extend(page)
+    assert [entry.job for entry in seen] == jobs
+
+
+async def test_non_json_in_a_queue_is_moved_aside(store: RedisStore, raw: redis.Redis) -> None:
+    job = make_job()
+    raw.sadd("queues", "default")
+    raw.lpush("q:default", b"{not json")
+    await store.push(job)
+    res = await store.fetch(["default"], "w1", 0.0, 0)
+    assert res is not None
+    assert res.job == job
+    assert raw.lrange("fc:corrupt", 0, -1) == [b"{not json"]
+
+
+async def test_an_invalid_job_in_a_queue_is_moved_aside(
+    store: RedisStore, raw: redis.Redis
+) -> None:
+    bad = json.dumps({"jid": "short", "jobtype": "X", "args": []})
+    raw.lpush("q:default", bad)
+    assert await store.fetch(["default"], "w1", 0.0, 0) is None
+    assert (await store.working_size(), raw.lrange("fc:corrupt", 0, -1)) == (0, [bad.encode()])
+
+
+async def test_unreadable_due_entries_do_not_block_the_set(
+    store: RedisStore, raw: redis.Redis, clock: FakeClock
+) -> None:
+    for n in range(3):
+        raw.zadd("retries", {f"junk-{n}": 1.0})
+    await store.set_add(SortedSet.RETRIES, 2.0, make_job())
+    assert await store.enqueue_due(SortedSet.RETRIES, clock.now(), 3) == 0
+    assert await store.enqueue_due(SortedSet.RETRIES, clock.now(), 3) == 1
+    assert raw.llen("fc:corrupt") == 3
+    assert await store.set_size(SortedSet.RETRIES) == 0
+
+
+async def test_unreadable_reservations_do_not_block_the_reaper(
+    store: RedisStore, raw: redis.Redis, clock: FakeClock
+) -> None:
+    raw.zadd("working", {"junk": 1.0})
+    await store.push(make_job(reserve_for=60))
+    res = await store.fetch(["default"], "w1", 0.0, 0)
+    assert res is not None
+    assert await store.expired(clock.now(), 10) == [res]
+    assert raw.lrange("fc:corrupt", 0, -1) == [b"junk"]
+
+
+async def test_extend_rewrites_the_reservation(store: RedisStore, raw: redis.Redis) -> None:
+    await store.push(make_job())
+    res = await store.fetch(["default"], "w1", 1000.0, 0)
+    assert res is not None
+    assert await store.extend(res.job.jid, 5000.5)
+    [(member, expiry)] = raw.zrange("working", 0, -1, withscores=True)
+    data = json.loads(member)
+    assert (expiry, parse_ts(data["expires_at"]), parse_ts(data["reserved_at"])) == (
+        5000.5,
+        5000.5,
+        1000.0,
+    )
+    assert raw.hget("fc:reservations", res.job.jid) == member
+
+
+async def test_expiries_in_redis(store: RedisStore, raw: redis.Redis, clock: FakeClock) -> None:
+    """Redis-side expiries are safety nets: kv items outlive their clock expiry, worker records
+    outlive any heartbeat interval."""
+    await store.kv_set("brief", b"1", ttl=10)
+    await store.kv_set("kept", b"2")
+    assert 10_000 < raw.pttl("kv:brief") <= 11_000
+    assert raw.pttl("kv:kept") == -1
+    assert raw.hgetall("kv:brief") == {b"v": b"1", b"x": repr(clock.now() + 10).encode()}
+    await store.worker_connect(WorkerInfo("wid-1", last_beat=clock.now()))
+    assert 86_000 < raw.ttl("fc:worker:wid-1") <= 86_400
+
+
+async def test_unreserve_goes_back_first(store: RedisStore, raw: redis.Redis) -> None:
+    first, second = make_job(), make_job()
+    await store.push(first)
+    await store.push(second)
+    res = await store.fetch(["default"], "w1", 0.0, 0)
+    assert res is not None
+    assert await store.unreserve(first.jid)
+    assert raw.hlen("fc:reservations") == 0
+    assert [json.loads(item)["jid"] for item in raw.lrange("q:default", 0, -1)] == [
+        second.jid,
+        first.jid,
+    ]
+
+
+def test_wakeups_wake_in_order_and_once() -> None:
+    wakeups = Wakeups()
+    first, second, other = Waiter(["a", "b"]), Waiter(["a"]), Waiter(["c"])
+    for waiter in (first, second, other):
+        wakeups.arm(waiter)
+    assert sorted(wakeups.queues) == ["a", "b", "c"]
+    wakeups.notify("a", 1)
+    assert (first.event.is_set(), first.woken_for, second.event.is_set()) == (True, "a", False)
+    wakeups.notify("b", 1)  # the only waiter of b is awake already
+    assert first.woken_for == "a"
+    wakeups.notify("a", 5)
+    assert second.event.is_set()
+    assert not other.event.is_set()
+    wakeups.arm(first)  # back in line, at the end
+    assert not first.event.is_set()
+    for waiter in (first, second, other):
+        wakeups.discard(waiter)
+    assert not wakeups
+
+
+def test_messages() -> None:
+    assert parse_message(b"default 3") == ("default", 3)
+    assert parse_message(b"a.b-c 1") == ("a.b-c", 1)
+    assert parse_message(b"nonsense") is None
+    assert parse_message(b"q x") is None
+
+
+async def test_a_fetch_woken_for_a_queue_it_did_not_take_passes_it_on(
+    store: RedisStore, raw: redis.Redis, clock: FakeClock
+) -> None:
+    """One waits on [high, low], two on [low]. A job reaches high without a message (as from
+    a burst), then a push to low wakes one, the longest waiting: one takes high and hands the
+    wake-up for low to two at once, well before the fallback poll."""
+    high, low = make_job(queue="high"), make_job(queue="low")
+    results: dict[str, str] = {}
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as group:
+
+            async def wait(name: str, queues: list[str]) -> None:
+                res = await store.fetch(queues, name, clock.now(), 30)
+                results[name] = res.job.queue if res else ""
+
+            group.start_soon(wait, "one", ["high", "low"])
+            await anyio.wait_all_tasks_blocked()
+            group.start_soon(wait, "two", ["low"])
+            await anyio.wait_all_tasks_blocked()
+            raw.lpush("q:high", high.encode())
+            started = anyio.current_time()
+            await store.push(low)
+    assert anyio.current_time() - started < 0.5
+    assert results == {"one": "high", "two": "low"}
+
+
+async def test_due_reservations_nobody_indexed_are_adopted_or_set_aside(
+    store: RedisStore, raw: redis.Redis, clock: FakeClock
+) -> None:
+    """Reservations written behind the store's back (another Faktory) are adopted when no
+    other reservation holds their jid; a superseded duplicate of a jid is set aside. Neither
+    comes back in every batch of the reaper."""
+    job = make_job(reserve_for=60)
+    older = '{"job":%s,"reserved_at":"2025-06-15T15:00:00Z","expires_at":"x","wid":"a"}'
+    newer = '{"job":%s,"reserved_at":"2025-06-15T15:01:00Z","expires_at":"y","wid":"b"}'
+    raw.zadd("working", {older % job.encode().decode(): 10.0})
+    [adopted] = await store.expired(clock.now(), 10)
+    assert (adopted.job, adopted.wid) == (job, "a")
+    raw.zadd("working", {newer % job.encode().decode(): 20.0})
+    assert await store.expired(clock.now(), 10) == [adopted]
+    assert [json.loads(item)["wid"] for item in raw.lrange("fc:corrupt", 0, -1)] == ["b"]
+    outcome = FailureOutcome(failed(job), SortedSet.DEAD, clock.now())
+    assert await store.settle_failure(job.jid, outcome, clock.now(), expired_only=True)
+    assert await store.expired(clock.now(), 10) == []
