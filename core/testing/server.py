@@ -50,13 +50,9 @@ async def running_server(
     ``plugins`` are (name, plugin object or module) pairs registered beside the built-ins; no
     entry-point plugin is loaded.
     """
-    settings = Config(
-        binding="127.0.0.1:0",
-        web_binding=":0",
-        password=password,
-        timings=timings or Timings(),
-        **config,
-    )
+    # The web UI is off unless the test asks for it (e.g. web_binding="127.0.0.1:0").
+    config = {"binding": "127.0.0.1:0", "web_binding": ":0", **config}
+    settings = Config(password=password, timings=timings or Timings(), **config)
     kernel = load_kernel(plugins=list(plugins))
     server = Server.create(
         settings, kernel, clock or SystemClock(), store=store, retry_policy=retry_policy

@@ -1,0 +1,100 @@
+"""A plugin adds a tab and a page that uses the site layout, as docs/webui.md describes (the
+cron plugin does exactly this)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from litestar import get, post
+from litestar.response import Redirect, Template
+
+from faktory_core.hookspecs import hookimpl
+from faktory_core.plugins.webui import LAYOUT
+from faktory_core.plugins.webui.helpers import AnyRequest, UiServer, redirect
+from faktory_core.server.app import Server
+
+from .support import Ui
+
+REPORTS_PAGE = """\
+{% extends "layout.html" %}
+{% block title %}Reports{% endblock %}
+{% block content %}
+<h1>Reports</h1>
+<ul>{% for name in names %}<li class="report">{{ name }}</li>{% endfor %}</ul>
+<p>Store: {{ store }}</p>
+<form method="post" action="{{ url('/reports') }}"><button>Run</button></form>
+{% endblock %}
+"""
+
+
+@get("/reports")
+async def reports_page(server: UiServer) -> Template:
+    context = {"names": ["nightly", "<script>x</script>"], "store": server.store.name}
+    return Template(template_str=REPORTS_PAGE, context=context)
+
+
+@post("/reports")
+async def run_reports(request: AnyRequest) -> Redirect:
+    RUNS.append(1)
+    return redirect(request, "/reports")
+
+
+RUNS: list[int] = []
+
+
+class ReportsPlugin:
+    @hookimpl
+    def faktory_core_web_tabs(self, server: Server) -> Sequence[tuple[str, str]]:
+        return [("Reports", "/reports")]
+
+    @hookimpl
+    def faktory_core_web_routes(self, server: Server) -> Sequence[Any]:
+        return [reports_page, run_reports]
+
+
+async def reports_ui(make_ui: Callable[..., Any], **config: Any) -> Ui:
+    ui: Ui = await make_ui(plugins=[("reports", ReportsPlugin())], **config)
+    return ui
+
+
+def test_the_layout_name_is_public() -> None:
+    assert LAYOUT == "layout.html"
+
+
+async def test_a_plugin_tab_joins_the_nav(make_ui: Callable[..., Any]) -> None:
+    ui = await reports_ui(make_ui)
+    html = await ui.page("/")
+    assert html.index('href="/morgue"') < html.index('href="/reports">Reports</a>')
+
+
+async def test_a_plugin_page_gets_the_layout(make_ui: Callable[..., Any]) -> None:
+    ui = await reports_ui(make_ui)
+    response = await ui.client.get("/reports")
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    html = response.text
+    assert "<title>Reports · Faktory</title>" in html
+    assert 'id="summary-processed"' in html
+    assert '<a href="/reports" class="active" aria-current="page">Reports</a>' in html
+    assert '<li class="report">nightly</li>' in html
+    assert "&lt;script&gt;x&lt;/script&gt;" in html
+    assert f"<p>Store: {ui.store.name}</p>" in html
+
+
+async def test_a_plugin_page_follows_the_proxy_prefix(make_ui: Callable[..., Any]) -> None:
+    ui = await reports_ui(make_ui)
+    proxy = {"X-Script-Name": "/fk"}
+    html = await ui.page("/fk/reports", headers=proxy)
+    assert 'action="/fk/reports"' in html
+    response = await ui.post("/fk/reports", {}, headers=proxy)
+    assert response.headers["location"] == "/fk/reports"
+
+
+async def test_a_plugin_page_is_protected_like_the_others(make_ui: Callable[..., Any]) -> None:
+    ui = await reports_ui(make_ui, web_password="s3cret")
+    assert (await ui.client.get("/reports")).status_code == 401
+    RUNS.clear()
+    ui = await reports_ui(make_ui)
+    cross = await ui.post("/reports", {}, headers={"Sec-Fetch-Site": "cross-site"})
+    assert cross.status_code == 403
+    assert RUNS == []
