@@ -86,10 +86,8 @@ def test_push_on_one_server_wakes_a_fetch_on_another(serve: Callable[..., Server
         fetcher = threading.Thread(target=lambda: got.append(_fetch(waiting, "default")))
         fetcher.start()
         time.sleep(0.3)  # the FETCH is blocked on server two
-        started = time.monotonic()
         assert pusher.json_command("PUSH", job) == OK
         fetcher.join(5)
-        assert time.monotonic() - started < 1.0
         assert [item and item["jid"] for item in got] == [job["jid"]]
         # ACK through the other server.
         assert pusher.json_command("ACK", {"jid": job["jid"]}) == OK
