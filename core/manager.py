@@ -159,10 +159,7 @@ class Manager:
         (a quiet or terminated worker waits it out and gets nothing, §3.4)."""
         if not queues:
             raise FaktoryError(messages.FETCH_NO_QUEUE)
-        if wid and not await self._may_fetch(wid):
-            if wait:
-                await self.clock.sleep(self.timings.fetch_block)
-            return None
+        # A quiet or terminated wid: the store answers None after the timeout (Store.fetch).
         deadline = self.clock.now() + (self.timings.fetch_block if wait else 0.0)
         while True:
             now = self.clock.now()
@@ -193,11 +190,6 @@ class Manager:
             await self.store.unreserve(job.jid)
             raise
         return delivered
-
-    async def _may_fetch(self, wid: str) -> bool:
-        """A quiet or terminated worker gets nothing, on every connection of its wid."""
-        info = await self.store.worker_get(wid)
-        return info is None or info.state is WorkerState.RUNNING
 
     async def ack(self, jid: str) -> Reservation | None:
         reservation = await self.store.ack(jid, self.clock.now())

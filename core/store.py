@@ -90,6 +90,11 @@ class Store(Protocol):
 
         When nothing is available, wait up to ``timeout`` seconds (of the store's clock) and
         wake as soon as a job is pushed to one of the queues; no busy polling.
+
+        A ``wid`` whose worker record is quiet or terminated gets nothing (§3.4): the call
+        reserves no job, waits out ``timeout`` and returns None. The state is read in the same
+        step as the pop (a Redis store: in the fetch script), so FETCH costs one round trip;
+        a wid without a record, or ``""``, fetches normally.
         """
 
     async def unreserve(self, jid: str) -> bool:

@@ -265,6 +265,43 @@ class StoreContract:
         with anyio.fail_after(_GUARD):
             assert await store.fetch(["default"], "w1", clock.now(), 0) is None
 
+    @pytest.mark.parametrize("state", [WorkerState.QUIET, WorkerState.TERMINATE])
+    async def test_quiet_or_terminated_worker_fetches_nothing(
+        self, store: Store, clock: FakeClock, state: WorkerState
+    ) -> None:
+        """A wid whose record is quiet or terminated reserves nothing, at once or after
+        waiting out its timeout on the clock, even when a push wakes it; the job stays for
+        others. Running wids, and wids without a record, fetch."""
+        now = clock.now()
+        for wid in ("w-stopped", "w-running"):
+            await store.worker_connect(WorkerInfo(wid, started_at=now, last_beat=now))
+        await store.worker_signal(["w-stopped"], state)
+        job = make_job()
+        await store.push(job)
+        assert await store.fetch(["default"], "w-stopped", now, 0) is None
+        results: list[Reservation | None] = []
+        with anyio.fail_after(_GUARD):
+            async with anyio.create_task_group() as group:
+
+                async def run() -> None:
+                    results.append(await store.fetch(["default"], "w-stopped", now, 2.0))
+
+                group.start_soon(run)
+                await anyio.wait_all_tasks_blocked()
+                await store.push(make_job())
+                await anyio.wait_all_tasks_blocked()
+                await clock.advance(1.0)
+                assert results == []
+                await clock.advance(1.0)
+        assert results == [None]
+        assert await store.working_size() == 0
+        assert await store.queue_size("default") == 2
+        running = await store.fetch(["default"], "w-running", now, 0)
+        assert running is not None
+        assert running.job == job
+        unknown = await store.fetch(["default"], "w-unknown", now, 0)
+        assert unknown is not None
+
     # -- queues: unreserve, pages, delete, latency ----------------------------------------------
     async def test_unreserve_puts_the_job_first(self, store: Store, clock: FakeClock) -> None:
         first, second = make_job(), make_job()

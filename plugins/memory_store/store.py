@@ -348,16 +348,26 @@ class MemoryStore:
         timeout: float,  # measured on self._clock
     ) -> Reservation | None:
         """Pop and reserve, or wait for a push. After a wait, the reservation starts ``now``
-        plus the time waited on the store's clock."""
+        plus the time waited on the store's clock. A quiet or terminated ``wid`` gets nothing
+        and waits out the timeout."""
         started = self._clock.now()
         while True:
             waited = self._clock.now() - started
+            if self._refused(wid):
+                if waited < timeout:
+                    await self._clock.sleep(timeout - waited)
+                return None
             res = self._take(queues, wid, now + waited)
             if res is not None or waited >= timeout:
                 return res
             if self._pushed is None:
                 self._pushed = anyio.Event()
             await self._clock.wait(self._pushed, timeout - waited)
+
+    def _refused(self, wid: str) -> bool:
+        """A quiet or terminated worker gets nothing, on every connection of its wid."""
+        info = self._workers.get(wid) if wid else None
+        return info is not None and info.state is not WorkerState.RUNNING
 
     def _take(self, queues: Sequence[str], wid: str, now: float) -> Reservation | None:
         for name in queues:

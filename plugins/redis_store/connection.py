@@ -6,7 +6,9 @@ table of conf.d (docs/redis.md):
 - ``REDIS_PROVIDER`` names the variable that holds the URL (Heroku style), else ``REDIS_URL``,
   else ``[redis] url``. None of them: the store starts its own local Redis (:mod:`.supervisor`).
 - ``FAKTORY_REDIS_PREFIX``, else ``[redis] prefix``: a prefix for every key (default none).
-- ``[redis] pool_size``: at most this many connections (default 50). Blocked FETCHes hold none.
+- ``[redis] pool_size``: at most this many connections (default 50): one for the pub/sub
+  subscription, the rest for the store's :class:`~.link.Link`, which pipelines commands and
+  normally needs one or two. Blocked FETCHes hold none.
 
 Every redis-py error is translated here into :class:`~faktory_core.errors.StoreError` with a
 message that says what happened; the server answers it as ``-ERR``.
@@ -27,6 +29,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from faktory_core.errors import StoreError
+from faktory_core.plugins.redis_store.link import COMMAND_TIMEOUT, Link
 
 __all__ = [
     "DEFAULT_POOL_SIZE",
@@ -34,17 +37,15 @@ __all__ = [
     "RedisSettings",
     "RedisSetupError",
     "describe",
-    "make_client",
+    "make_pubsub_client",
     "map_errors",
     "redis_errors",
     "resolve_settings",
 ]
 
 DEFAULT_POOL_SIZE = 50
-#: Seconds a command may take before it counts as an outage (Faktory: 5 s per command).
-COMMAND_TIMEOUT = 5.0
-#: Seconds to wait for a free pooled connection before failing the command.
-POOL_TIMEOUT = 5.0
+#: Seconds the subscription's connection may take to open.
+CONNECT_TIMEOUT = 5.0
 SCHEMES = ("redis", "rediss", "unix")
 #: Oldest servers with what the scripts use (LMOVE, ZRANGE by index, UNLINK): Redis 6.2,
 #: and Valkey, which reports redis_version 7.2.4 for compatibility.
@@ -130,15 +131,15 @@ def describe(url: str) -> str:
     return url
 
 
-def make_client(settings: RedisSettings, url: str) -> Redis:
-    """A client whose commands fail fast instead of retrying: a retried script could run twice
-    (a second pop, a second push); the caller sees a StoreError and may try again."""
+def make_pubsub_client(url: str) -> Redis:
+    """The redis-py client of the pub/sub subscription (:mod:`.wakeup`): one connection, no
+    retries. Every other command goes through the store's :class:`~.link.Link`."""
     pool = BlockingConnectionPool.from_url(
         url,
-        max_connections=settings.pool_size,
-        timeout=POOL_TIMEOUT,
+        max_connections=1,
+        timeout=CONNECT_TIMEOUT,
         socket_timeout=COMMAND_TIMEOUT,
-        socket_connect_timeout=COMMAND_TIMEOUT,
+        socket_connect_timeout=CONNECT_TIMEOUT,
         retry=Retry(NoBackoff(), 0),
         health_check_interval=30,
     )
@@ -166,11 +167,6 @@ def _message(exc: Exception, where: str) -> str:
         return f"Redis at {where} is loading its data set; try again shortly"
     if _refused_credentials(exc):
         return f"Redis at {where} refused the credentials: {exc}"
-    if "No connection available" in str(exc):
-        return (
-            f"every connection to Redis at {where} stayed busy for {POOL_TIMEOUT:.0f}s "
-            "(a slow Redis, or raise [redis] pool_size)"
-        )
     if isinstance(exc, rex.TimeoutError):
         return f"Redis at {where} did not answer in time ({exc})"
     if isinstance(exc, rex.ConnectionError | ConnectionError | OSError):
@@ -199,16 +195,19 @@ def map_errors(
 
     @functools.wraps(method)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        where = str(getattr(args[0], "where", "redis"))
-        with redis_errors(where):
+        try:  # not redis_errors(): a context manager costs a µs or two on every command
             return await method(*args, **kwargs)
+        except (rex.RedisError, OSError) as exc:
+            where = str(getattr(args[0], "where", "redis"))
+            raise StoreError(_message(exc, where)) from exc
 
     return wrapper
 
 
-async def server_version(client: Redis) -> tuple[str, tuple[int, ...]]:
+async def server_version(link: Link) -> tuple[str, tuple[int, ...]]:
     """The server's name and version (Valkey reports its own beside redis_version)."""
-    info: dict[str, Any] = await client.info("server")
+    text = bytes(await link.execute("INFO", "server")).decode("utf-8", "replace")
+    info = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
     name = "valkey" if "valkey_version" in info else "redis"
     text = str(info.get("redis_version", "0"))
     return f"{name} {info.get('valkey_version', text)}", _version_tuple(text)

@@ -19,8 +19,8 @@ Conventions that keep the moves exact and shareable by many servers:
 from __future__ import annotations
 
 import attrs
-from redis.asyncio import Redis
-from redis.commands.core import AsyncScript
+
+from faktory_core.plugins.redis_store.link import Link, Script
 
 __all__ = ["Scripts"]
 
@@ -84,36 +84,59 @@ if n == 1 then redis.call('PUBLISH', ARGV[3], ARGV[1] .. ' 1') end
 return n
 """
 
-# KEYS: paused, working, reservations, corrupt, q:<name>...
-# ARGV: now (score string), reserved_at (RFC 3339), wid (JSON string), name...
+# KEYS: paused, working, reservations, corrupt, q:<name>..., worker:<wid>
+# ARGV: now (score string), reserved_at (RFC 3339), wid (JSON string), now + 1800 (score
+#       string), its RFC 3339 stamp, name...
 # Returns {job, expiry score, queue, jobs left in it, jid}, {'', job, queue} for a job that is
-# not JSON (moved to the corrupt list), or nil.
+# not JSON (moved to the corrupt list), {state} when the worker is quiet or terminated (it
+# gets nothing, §3.4: checked here so a FETCH is one round trip), or nil.
+#
+# Cheap on the common job: the caller formats the default expiry (1800 s), and a job whose
+# JSON begins {"jid":"<id>" (Faktory's order) or {"retry":<n>,"jid":"<id>" (ours), with no
+# "reserve_for" anywhere in it, is reserved without cjson (its first or second key is the jid;
+# only a writer that repeats keys could fool this, and no Faktory, client or this server
+# does). Anything else is decoded as JSON, and its reserve_for applied.
 FETCH = (
     _RFC3339
     + """
-local now = tonumber(ARGV[1])
-for i = 5, #KEYS do
-  local name = ARGV[i - 1]
+local state = redis.call('HGET', KEYS[#KEYS], 'state')
+if state == 'quiet' or state == 'terminate' then return {state} end
+local plain = '([^"' .. string.char(92) .. ']+)"'  -- a JSON string without escapes
+local jid_first, jid_second = '^{"jid":"' .. plain, '^{"retry":%-?%d+,"jid":"' .. plain
+for i = 5, #KEYS - 1 do
+  local name = ARGV[i + 1]
   if redis.call('SISMEMBER', KEYS[1], name) == 0 then
     local job = redis.call('RPOP', KEYS[i])
     if job then
-      local ok, data = pcall(cjson.decode, job)
-      if not ok or type(data) ~= 'table' or type(data.jid) ~= 'string' then
-        redis.call('RPUSH', KEYS[4], job)
-        return {'', job, name}
+      local jid = string.match(job, jid_first) or string.match(job, jid_second)
+      local secs = nil
+      if not jid or string.find(job, '"reserve_for"', 1, true) then
+        local ok, data = pcall(cjson.decode, job)
+        if not ok or type(data) ~= 'table' or type(data.jid) ~= 'string' then
+          redis.call('RPUSH', KEYS[4], job)
+          return {'', job, name}
+        end
+        jid = data.jid
+        secs = data.reserve_for
+        if type(secs) == 'number' and secs ~= 0 then
+          secs = math.min(math.max(secs, 60), 86400)
+        else
+          secs = nil
+        end
       end
-      local secs = data.reserve_for
-      if type(secs) ~= 'number' or secs == 0 then secs = 1800 end
-      secs = math.min(math.max(secs, 60), 86400)
-      local expiry = now + secs
-      local score = string.format('%.17g', expiry)
+      local score, expires_at = ARGV[4], ARGV[5]
+      if secs and secs ~= 1800 then
+        local expiry = tonumber(ARGV[1]) + secs
+        score = string.format('%.17g', expiry)
+        expires_at = rfc3339(expiry)
+      end
       local member = '{"job":' .. job .. ',"reserved_at":"' .. ARGV[2] .. '","expires_at":"'
-        .. rfc3339(expiry) .. '","wid":' .. ARGV[3] .. '}'
-      local old = redis.call('HGET', KEYS[3], data.jid)
+        .. expires_at .. '","wid":' .. ARGV[3] .. '}'
+      local old = redis.call('HGET', KEYS[3], jid)
       if old then redis.call('ZREM', KEYS[2], old) end
       redis.call('ZADD', KEYS[2], score, member)
-      redis.call('HSET', KEYS[3], data.jid, member)
-      return {job, score, name, redis.call('LLEN', KEYS[i]), data.jid}
+      redis.call('HSET', KEYS[3], jid, member)
+      return {job, score, name, redis.call('LLEN', KEYS[i]), jid}
     end
   end
 end
@@ -347,10 +370,16 @@ SCAN = """
 local start = 0
 if ARGV[1] ~= '' then
   local rank = nil
+  -- Only members holding the jid's text are decoded: a whole set may share one score
+  -- (a MUTATE kill gives every entry it moves the same one). A jid written with escapes is
+  -- not found, and the scan resumes at the start of the score, as for a removed cursor.
+  local needle = '"jid":"' .. ARGV[2] .. '"'
   for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1])) do
-    local ok, data = pcall(cjson.decode, member)
-    if ok and type(data) == 'table' and data.jid == ARGV[2] then
-      rank = redis.call('ZRANK', KEYS[1], member)
+    if string.find(member, needle, 1, true) then
+      local ok, data = pcall(cjson.decode, member)
+      if ok and type(data) == 'table' and data.jid == ARGV[2] then
+        rank = redis.call('ZRANK', KEYS[1], member)
+      end
     end
   end
   if rank then
@@ -556,43 +585,49 @@ _SOURCES = {
 }
 
 
+#: Scripts whose replies may be large (a batch of reservations, a page of a set).
+_BULKY = frozenset({"expired", "scan"})
+
+
 @attrs.define(eq=False)
 class Scripts:
-    """Every script registered once on one client (``EVALSHA``, loaded again on NOSCRIPT)."""
+    """Every script of the store on its Link (``EVALSHA``; sent with its source on NOSCRIPT)."""
 
-    push: AsyncScript
-    fetch: AsyncScript
-    ready: AsyncScript
-    pause: AsyncScript
-    resume: AsyncScript
-    remove: AsyncScript
-    reservation: AsyncScript
-    ack: AsyncScript
-    settle: AsyncScript
-    release: AsyncScript
-    unreserve: AsyncScript
-    replace: AsyncScript
-    reindex: AsyncScript
-    expired: AsyncScript
-    enqueue: AsyncScript
-    kill: AsyncScript
-    quarantine: AsyncScript
-    clear: AsyncScript
-    scan: AsyncScript
-    stats: AsyncScript
-    kv_set: AsyncScript
-    kv_claim: AsyncScript
-    kv_delete: AsyncScript
-    worker_connect: AsyncScript
-    worker_disconnect: AsyncScript
-    worker_beat: AsyncScript
-    worker_signal: AsyncScript
-    worker_reap: AsyncScript
-    migrate: AsyncScript
+    push: Script
+    fetch: Script
+    ready: Script
+    pause: Script
+    resume: Script
+    remove: Script
+    reservation: Script
+    ack: Script
+    settle: Script
+    release: Script
+    unreserve: Script
+    replace: Script
+    reindex: Script
+    expired: Script
+    enqueue: Script
+    kill: Script
+    quarantine: Script
+    clear: Script
+    scan: Script
+    stats: Script
+    kv_set: Script
+    kv_claim: Script
+    kv_delete: Script
+    worker_connect: Script
+    worker_disconnect: Script
+    worker_beat: Script
+    worker_signal: Script
+    worker_reap: Script
+    migrate: Script
 
     @classmethod
-    def register(cls, client: Redis) -> Scripts:
-        return cls(**{name: client.register_script(src) for name, src in _SOURCES.items()})
+    def register(cls, link: Link) -> Scripts:
+        return cls(
+            **{name: Script(link, src, bulky=name in _BULKY) for name, src in _SOURCES.items()}
+        )
 
     @staticmethod
     def sources() -> dict[str, str]:

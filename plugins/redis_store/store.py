@@ -14,8 +14,10 @@ later is only a safety net), and a blocked fetch waits on the clock (:mod:`.wake
 from __future__ import annotations
 
 import contextlib
+import enum
 import logging
 import math
+import re
 from collections.abc import Callable, Collection, Sequence
 from datetime import date, timedelta
 from pathlib import Path
@@ -31,6 +33,7 @@ from faktory_core.clock import Clock
 from faktory_core.errors import StoreError
 from faktory_core.glob import compile_glob
 from faktory_core.model import (
+    DEFAULT_RESERVE_FOR,
     Job,
     JobFilter,
     Reservation,
@@ -56,12 +59,13 @@ from faktory_core.plugins.redis_store.connection import (
     RedisSettings,
     RedisSetupError,
     describe,
-    make_client,
+    make_pubsub_client,
     map_errors,
     redis_errors,
     server_version,
 )
 from faktory_core.plugins.redis_store.keys import Keys
+from faktory_core.plugins.redis_store.link import Arg, Link
 from faktory_core.plugins.redis_store.scripts import Scripts
 from faktory_core.plugins.redis_store.supervisor import LOAD_SECONDS, LocalRedis
 from faktory_core.plugins.redis_store.wakeup import Listener, Waiter, Wakeups
@@ -71,9 +75,6 @@ from faktory_core.timefmt import format_ts, utc_day
 __all__ = ["RedisStore"]
 
 log = logging.getLogger("faktory_core.plugins.redis_store")
-
-#: What a script argument may be (redis-py encodes each).
-Arg = bytes | str | int | float
 
 _DAY = 86400
 #: Daily counters expire this many seconds after their last increment.
@@ -89,6 +90,10 @@ CAS_TRIES = 8
 CORRUPT_SKIPS = 16
 #: Entries read per round trip when a whole set is walked (reindex, queue_delete).
 PAGE = 1000
+#: Reservations this server made that :class:`Made` remembers, at most.
+MADE_LIMIT = 8192
+#: Distinct queue lists whose fetch keys are kept ready, at most.
+FETCH_KEYS_LIMIT = 1024
 
 
 def _pairs(flat: Sequence[Any]) -> list[tuple[bytes, float]]:
@@ -104,11 +109,6 @@ def _bytes(value: Any) -> bytes:
 
 def _members(reply: Any) -> list[bytes]:
     return [_bytes(item) for item in reply]
-
-
-def _scored(reply: Any) -> list[tuple[bytes, float]]:
-    """A redis-py WITHSCORES reply: (member, score) pairs."""
-    return [(_bytes(member), float(at)) for member, at in reply]
 
 
 def _text(value: Any) -> str:
@@ -140,6 +140,65 @@ def _matcher(where: JobFilter) -> Callable[[bytes, Job], bool]:
     return match
 
 
+class Refused(enum.Enum):
+    """What the fetch script answers a quiet or terminated worker."""
+
+    REFUSED = "refused"
+
+
+REFUSED = Refused.REFUSED
+
+
+class Made:
+    """The reservations this server made, by jid, so that ACK, FAIL and the reaper need not
+    parse the reservation's JSON when Redis answers with the member the fetch script wrote.
+
+    A member is recognised by its beginning (the job's stored bytes and ``reserved_at``) and
+    its end (the ``wid``); only ``expires_at`` between them may differ (extended), and the
+    expiry returned comes from the score Redis answered. Anything else -- a reservation made
+    by another server, a job fetched again since, a member rewritten -- is parsed as before.
+    At most ``limit`` entries (oldest dropped first): a miss costs only the parse.
+    """
+
+    __slots__ = ("_items", "_limit")
+
+    def __init__(self, limit: int = MADE_LIMIT) -> None:
+        self._items: dict[str, tuple[bytes, bytes, Reservation]] = {}
+        self._limit = limit
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def add(self, res: Reservation, raw: bytes, reserved_at: str, wid_json: bytes) -> None:
+        items = self._items
+        if len(items) >= self._limit:
+            del items[next(iter(items))]
+        head = b'{"job":' + raw + b',"reserved_at":"' + reserved_at.encode() + b'","expires_at":"'
+        items[res.job.jid] = (head, b'","wid":' + wid_json + b"}", res)
+
+    def get(self, jid: str, member: bytes, expiry: float) -> Reservation | None:
+        found = self._items.get(jid)
+        if found is None:
+            return None
+        head, tail, res = found
+        if not (member.startswith(head) and member.endswith(tail)):
+            return None
+        if expiry == res.expires_at:
+            return res
+        return Reservation(res.job, res.reserved_at, expiry, res.wid)
+
+    def take(self, jid: str, member: bytes, expiry: float) -> Reservation | None:
+        res = self.get(jid, member, expiry)
+        self._items.pop(jid, None)
+        return res
+
+    def drop(self, jid: str) -> None:
+        self._items.pop(jid, None)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+
 @attrs.define(eq=False, repr=False)
 class RedisStore:
     """A :class:`~faktory_core.store.Store` on Redis ≥ 6.2 / Valkey ≥ 7.2.
@@ -155,11 +214,16 @@ class RedisStore:
     keys: Keys = attrs.field(init=False)
     #: The Redis in words (password hidden), for messages.
     where: str = attrs.field(default="redis", init=False)
-    _client: Redis | None = attrs.field(default=None, init=False)
+    _link: Link | None = attrs.field(default=None, init=False)
+    #: redis-py, for the pub/sub subscription only (one connection).
+    _pubsub_client: Redis | None = attrs.field(default=None, init=False)
     _scripts: Scripts | None = attrs.field(default=None, init=False)
     _local: LocalRedis | None = attrs.field(default=None, init=False)
     _listener: Listener | None = attrs.field(default=None, init=False)
     _wakeups: Wakeups = attrs.field(factory=Wakeups, init=False)
+    _made: Made = attrs.field(factory=Made, init=False)
+    #: The fetch script's keys for a list of queues.
+    _fetch_keys: dict[tuple[str, ...], list[Arg]] = attrs.field(factory=dict, init=False)
 
     @keys.default
     def _make_keys(self) -> Keys:
@@ -169,10 +233,10 @@ class RedisStore:
         return f"RedisStore(where={self.where!r}, prefix={self.settings.prefix!r})"
 
     @property
-    def _r(self) -> Redis:
-        if self._client is None:
+    def _r(self) -> Link:
+        if self._link is None:
             raise StoreError("the Redis store is not open")
-        return self._client
+        return self._link
 
     @property
     def _s(self) -> Scripts:
@@ -192,13 +256,16 @@ class RedisStore:
         try:
             url = await self._start_local() if self.settings.url is None else self.settings.url
             self.where = describe(url)
-            self._client = make_client(self.settings, url)
+            # One connection of the pool is the subscription's; the rest are the Link's.
+            self._link = Link(url, max(self.settings.pool_size - 1, 1), self.where)
             await self._check_server()
-            self._scripts = Scripts.register(self._client)
+            self._scripts = Scripts.register(self._link)
             with redis_errors(self.where):
                 await self._migrate()
                 await self._reindex()
-                listener = Listener(self._client, self.keys.pushed, self._wakeups, self._ready)
+                self._pubsub_client = make_pubsub_client(url)
+                pubsub = self._pubsub_client
+                listener = Listener(pubsub, self.keys.pushed, self._wakeups, self._ready)
                 self._listener = listener
                 await listener.start()
         except StoreError as exc:
@@ -230,7 +297,7 @@ class RedisStore:
     async def _ping(self) -> bool:
         """False while Redis is loading its data set."""
         try:
-            await self._r.ping()
+            await self._r.execute("PING")
         except rex.BusyLoadingError:
             return False
         return True
@@ -239,12 +306,15 @@ class RedisStore:
         listener, self._listener = self._listener, None
         if listener is not None:
             await listener.stop()
-        client, self._client = self._client, None
-        self._scripts = None
+        client, self._pubsub_client = self._pubsub_client, None
         if client is not None:
             with contextlib.suppress(rex.RedisError, OSError):  # closing a dead link is fine
                 await client.aclose()
                 await client.connection_pool.disconnect()
+        link, self._link = self._link, None
+        self._scripts = None
+        if link is not None:
+            await link.aclose()
         local, self._local = self._local, None
         if local is not None:
             await local.stop()
@@ -252,16 +322,18 @@ class RedisStore:
     @map_errors
     async def flush(self) -> None:
         """Delete every key of this store's layout (and only those: a prefix shares a db)."""
+        self._made.clear()
         for pattern in self.keys.families():
-            batch: list[bytes] = []
-            async for key in self._r.scan_iter(match=pattern, count=PAGE):
-                batch.append(key)
-                if len(batch) >= PAGE:
-                    await self._r.unlink(*batch)
-                    batch = []
-            if batch:
-                await self._r.unlink(*batch)
-        await self._r.unlink(*self.keys.fixed())
+            cursor: bytes | int = 0
+            while True:
+                cursor, found = await self._r.execute(
+                    "SCAN", cursor, "MATCH", pattern, "COUNT", PAGE, bulky=True
+                )
+                if found:
+                    await self._r.execute("UNLINK", *found)
+                if int(cursor) == 0:
+                    break
+        await self._r.execute("UNLINK", *self.keys.fixed())
 
     async def _migrate(self) -> None:
         moved = await self._s.migrate(
@@ -281,7 +353,11 @@ class RedisStore:
         added = 0
         start = 0
         while True:
-            members = _members(await self._r.zrange(self.keys.working, start, start + PAGE - 1))
+            members = _members(
+                await self._r.execute(
+                    "ZRANGE", self.keys.working, start, start + PAGE - 1, bulky=True
+                )
+            )
             if not members:
                 break
             start += len(members)
@@ -300,7 +376,7 @@ class RedisStore:
             pairs.extend((jids[-1], member))
         if not jids:
             return 0
-        current = await self._r.hmget(self.keys.reservations, jids)
+        current = await self._r.execute("HMGET", self.keys.reservations, *jids)
         stale: list[bytes | str] = []
         for i, value in enumerate(current):
             if value != pairs[2 * i + 1]:
@@ -328,7 +404,8 @@ class RedisStore:
         each attempt, so a push that lands while the attempt is in flight is not missed. After
         a wait, the reservation starts ``now`` plus the time waited on the clock."""
         if timeout <= 0:
-            return await self._take(queues, wid, now)
+            res = await self._take(queues, wid, now)
+            return None if res is REFUSED else res
         started = self._clock.now()
         waiter = Waiter(queues)
         try:
@@ -336,35 +413,57 @@ class RedisStore:
                 woken_for = waiter.woken_for
                 self._wakeups.arm(waiter)
                 res = await self._take(queues, wid, now + self._clock.now() - started)
+                remaining = timeout - (self._clock.now() - started)
+                if res is REFUSED:  # a quiet or terminated worker waits it out, for nothing
+                    self._wakeups.discard(waiter)
+                    self._pass_on(None, woken_for, waiter.woken_for)
+                    if remaining > 0:
+                        await self._clock.sleep(remaining)
+                    return None
                 if res is not None:
                     self._pass_on(res, woken_for, waiter.woken_for)
                     return res
-                remaining = timeout - (self._clock.now() - started)
                 if remaining <= 0:
                     return None
                 await self._clock.wait(waiter.event, remaining)
         finally:
             self._wakeups.discard(waiter)
 
-    def _pass_on(self, res: Reservation, *reasons: str | None) -> None:
+    def _pass_on(self, res: Reservation | None, *reasons: str | None) -> None:
         """A wake-up meant for a queue this fetch did not take from goes to another waiter."""
         for queue in reasons:
-            if queue is not None and queue != res.job.queue:
+            if queue is not None and (res is None or queue != res.job.queue):
                 self._wakeups.notify(queue, 1)
 
-    async def _take(self, queues: Sequence[str], wid: str, now: float) -> Reservation | None:
-        keys = [
-            self.keys.paused,
-            self.keys.working,
-            self.keys.reservations,
-            self.keys.corrupt,
-            *(self.keys.queue(name) for name in queues),
-        ]
-        args: list[Arg] = [fstr(now), format_ts(now), jobjson.dumps(wid), *queues]
+    def _keys_of(self, queues: Sequence[str]) -> list[Arg]:
+        names = tuple(queues)
+        keys = self._fetch_keys.get(names)
+        if keys is None:
+            if len(self._fetch_keys) >= FETCH_KEYS_LIMIT:
+                self._fetch_keys.clear()
+            keys = self._fetch_keys[names] = [
+                self.keys.paused,
+                self.keys.working,
+                self.keys.reservations,
+                self.keys.corrupt,
+                *(self.keys.queue(name) for name in names),
+            ]
+        return keys
+
+    async def _take(
+        self, queues: Sequence[str], wid: str, now: float
+    ) -> Reservation | Refused | None:
+        """One fetch script: a reservation, None (nothing to fetch) or REFUSED (the worker is
+        quiet or terminated)."""
+        keys = [*self._keys_of(queues), self.keys.worker(wid)]
+        stamp, wid_json, expiry = format_ts(now), jobjson.dumps(wid), now + DEFAULT_RESERVE_FOR
+        args: list[Arg] = [fstr(now), stamp, wid_json, fstr(expiry), format_ts(expiry), *queues]
         for _ in range(CORRUPT_SKIPS):
             reply = await self._s.fetch(keys=keys, args=args)
             if not reply:
                 return None
+            if len(reply) == 1:
+                return REFUSED
             if reply[0] == b"":
                 log.error("moved a non-JSON job of queue %s aside: %r", reply[2], reply[1][:200])
                 continue
@@ -374,18 +473,21 @@ class RedisStore:
             except Unreadable as exc:
                 await self._set_aside_reserved(jid.decode(), raw, str(exc))
                 continue
-            if left:
+            if left and self._wakeups:
                 self._wakeups.notify(queue.decode(), int(left))  # jobs behind it: wake more
-            return Reservation(job, now, float(expiry), wid)
+            res = Reservation(job, now, float(expiry), wid)
+            self._made.add(res, raw, stamp, wid_json)
+            return res
         return None
 
     async def _set_aside_reserved(self, jid: str, raw: bytes, why: str) -> None:
         await self._s.release(keys=self._res_keys(), args=[jid])
-        await self._r.rpush(self.keys.corrupt, raw)
+        await self._r.execute("RPUSH", self.keys.corrupt, raw)
         log.error("moved an unreadable job (%s) aside to %s: %r", why, self.keys.corrupt, raw)
 
     @map_errors
     async def unreserve(self, jid: str) -> bool:
+        self._made.drop(jid)
         for _ in range(CAS_TRIES):
             found = await self._reservation_raw(jid)
             if found is None:
@@ -400,22 +502,25 @@ class RedisStore:
 
     @map_errors
     async def release(self, jid: str) -> bool:
+        self._made.drop(jid)
         return bool(await self._s.release(keys=self._res_keys(), args=[jid]))
 
     @map_errors
     async def queue_names(self) -> list[str]:
-        return sorted(_text(name) for name in await self._r.smembers(self.keys.queues))
+        return sorted(_text(name) for name in await self._r.execute("SMEMBERS", self.keys.queues))
 
     @map_errors
     async def queue_size(self, name: str) -> int:
-        return int(await self._r.llen(self.keys.queue(name)))
+        return int(await self._r.execute("LLEN", self.keys.queue(name)))
 
     @map_errors
     async def queue_page(self, name: str, offset: int, count: int) -> list[Job]:
         offset = max(offset, 0)
         if count <= 0:
             return []
-        raws = _members(await self._r.lrange(self.keys.queue(name), offset, offset + count - 1))
+        key, stop = self.keys.queue(name), offset + count - 1
+        bulky = count > PAGE // 10
+        raws = _members(await self._r.execute("LRANGE", key, offset, stop, bulky=bulky))
         return [job for job in map(self._readable_job, raws) if job is not None]
 
     def _readable_job(self, raw: bytes) -> Job | None:
@@ -433,7 +538,9 @@ class RedisStore:
             return 0
         needles = [jid.encode() for jid in wanted]
         key, start, doomed = self.keys.queue(name), 0, set[bytes]()
-        while raws := _members(await self._r.lrange(key, start, start + PAGE - 1)):
+        while raws := _members(
+            await self._r.execute("LRANGE", key, start, start + PAGE - 1, bulky=True)
+        ):
             start += len(raws)
             for raw in raws:
                 if any(needle in raw for needle in needles):
@@ -442,14 +549,11 @@ class RedisStore:
                         doomed.add(raw)
         if not doomed:
             return 0
-        async with self._r.pipeline(transaction=False) as pipe:
-            for raw in doomed:
-                pipe.lrem(key, 0, raw)  # type: ignore[arg-type]  # bytes are fine
-            return sum(await pipe.execute())
+        return sum(await self._r.many([("LREM", key, 0, raw) for raw in doomed]))
 
     @map_errors
     async def queue_oldest(self, name: str) -> Job | None:
-        raw = await self._r.lindex(self.keys.queue(name), -1)
+        raw = await self._r.execute("LINDEX", self.keys.queue(name), -1)
         return None if raw is None else self._readable_job(_bytes(raw))
 
     @map_errors
@@ -471,7 +575,7 @@ class RedisStore:
 
     @map_errors
     async def paused(self) -> set[str]:
-        return {_text(name) for name in await self._r.smembers(self.keys.paused)}
+        return {_text(name) for name in await self._r.execute("SMEMBERS", self.keys.paused)}
 
     async def _ready(self, queues: list[str]) -> dict[str, int]:
         """For the listener's fallback poll: waited-on queues that have jobs, unpaused."""
@@ -493,11 +597,11 @@ class RedisStore:
 
     @map_errors
     async def set_add(self, which: SortedSet, score: float, job: Job) -> None:
-        await self._r.zadd(self.keys.set(which), {job.encode(): score})
+        await self._r.execute("ZADD", self.keys.set(which), fstr(score), job.encode())
 
     @map_errors
     async def set_size(self, which: SortedSet) -> int:
-        return int(await self._r.zcard(self.keys.set(which)))
+        return int(await self._r.execute("ZCARD", self.keys.set(which)))
 
     @map_errors
     async def set_page(
@@ -507,11 +611,11 @@ class RedisStore:
         if count <= 0:
             return []
         name, stop = self.keys.set(which), offset + count - 1
-        if reverse:
-            pairs = await self._r.zrevrange(name, offset, stop, withscores=True)
-        else:
-            pairs = await self._r.zrange(name, offset, stop, withscores=True)
-        return self._entries(which, _scored(pairs))
+        verb = "ZREVRANGE" if reverse else "ZRANGE"
+        flat = await self._r.execute(
+            verb, name, offset, stop, "WITHSCORES", bulky=count > PAGE // 10
+        )
+        return self._entries(which, _pairs(flat))
 
     async def _find(self, which: SortedSet, keys: Collection[str]) -> dict[bytes, SetEntry]:
         """The members addressed by entry keys: ZRANGEBYSCORE of each exact score, then the jid
@@ -524,13 +628,16 @@ class RedisStore:
         if not wanted:
             return {}
         name = self.keys.set(which)
-        async with self._r.pipeline(transaction=False) as pipe:
-            for at in wanted:
-                pipe.zrangebyscore(name, fstr(at), fstr(at), withscores=True)
-            replies = await pipe.execute()
+        replies = await self._r.many(
+            (("ZRANGEBYSCORE", name, fstr(at), fstr(at), "WITHSCORES") for at in wanted),
+            bulky=True,
+        )
         found: dict[bytes, SetEntry] = {}
-        for jids, pairs in zip(wanted.values(), replies, strict=True):
-            for member, at in _scored(pairs):
+        for jids, flat in zip(wanted.values(), replies, strict=True):
+            needles = {jid.encode() for jid in jids}
+            for member, at in _pairs(flat):
+                if _surely_not(member, needles):
+                    continue
                 entry = self._entry(which, member, at)
                 if entry is not None and entry.job.jid in jids:
                     found[member] = entry
@@ -572,7 +679,7 @@ class RedisStore:
     @map_errors
     async def set_remove(self, which: SortedSet, keys: Collection[str]) -> int:
         found = await self._find(which, keys)
-        return int(await self._r.zrem(self.keys.set(which), *found)) if found else 0
+        return int(await self._r.execute("ZREM", self.keys.set(which), *found)) if found else 0
 
     @map_errors
     async def set_clear(self, which: SortedSet) -> int:
@@ -610,11 +717,11 @@ class RedisStore:
         if limit <= 0:
             return 0
         name = self.keys.set(which)
-        pairs = await self._r.zrangebyscore(
-            name, "-inf", fstr(now), start=0, num=limit, withscores=True
+        flat = await self._r.execute(
+            "ZRANGEBYSCORE", name, "-inf", fstr(now), "WITHSCORES", "LIMIT", 0, limit, bulky=True
         )
         readable: list[tuple[bytes, SetEntry]] = []
-        for member, at in _scored(pairs):
+        for member, at in _pairs(flat):
             entry = self._entry(which, member, at)
             if entry is None:
                 await self._s.quarantine(keys=[name, self.keys.corrupt], args=[member])
@@ -624,7 +731,8 @@ class RedisStore:
 
     @map_errors
     async def purge(self, which: SortedSet, now: float) -> int:
-        return int(await self._r.zremrangebyscore(self.keys.set(which), "-inf", fstr(now)))
+        name = self.keys.set(which)
+        return int(await self._r.execute("ZREMRANGEBYSCORE", name, "-inf", fstr(now)))
 
     # -- reservations ---------------------------------------------------------------------------
     async def _reservation_raw(self, jid: str) -> tuple[bytes, float] | None:
@@ -634,7 +742,10 @@ class RedisStore:
     @map_errors
     async def reservation(self, jid: str) -> Reservation | None:
         found = await self._reservation_raw(jid)
-        return None if found is None else self._readable_reservation(*found)
+        if found is None:
+            return None
+        member, expiry = found
+        return self._made.get(jid, member, expiry) or self._readable_reservation(member, expiry)
 
     def _readable_reservation(self, member: bytes, expiry: float) -> Reservation | None:
         try:
@@ -649,18 +760,22 @@ class RedisStore:
 
     @map_errors
     async def reservations(self) -> list[Reservation]:
-        pairs = await self._r.zrange(self.keys.working, 0, -1, withscores=True)
-        return self._reservations(_scored(pairs))
+        flat = await self._r.execute("ZRANGE", self.keys.working, 0, -1, "WITHSCORES", bulky=True)
+        return self._reservations(_pairs(flat))
 
     @map_errors
     async def working_size(self) -> int:
-        return int(await self._r.zcard(self.keys.working))
+        return int(await self._r.execute("ZCARD", self.keys.working))
 
     @map_errors
     async def ack(self, jid: str, now: float) -> Reservation | None:
         keys = [*self._res_keys(), self.keys.processed, self.keys.processed_on(utc_day(now))]
         reply = await self._s.ack(keys=keys, args=[jid, DAY_TTL])
-        return None if not reply else self._readable_reservation(reply[0], float(reply[1]))
+        if not reply:
+            self._made.drop(jid)
+            return None
+        member, expiry = reply[0], float(reply[1])
+        return self._made.take(jid, member, expiry) or self._readable_reservation(member, expiry)
 
     @map_errors
     async def settle_failure(
@@ -685,7 +800,10 @@ class RedisStore:
             fstr(outcome.score),
             int(target is not None),
         ]
-        return bool(await self._s.settle(keys=keys, args=args))
+        settled = bool(await self._s.settle(keys=keys, args=args))
+        if settled:
+            self._made.drop(jid)
+        return settled
 
     @map_errors
     async def extend(self, jid: str, until: float) -> bool:
@@ -728,7 +846,7 @@ class RedisStore:
         names = [(end - timedelta(days=back)).isoformat() for back in range(days - 1, -1, -1)]
         keys = [self.keys.processed_on(d) for d in names]
         keys += [self.keys.failures_on(d) for d in names]
-        values = await self._r.mget(keys)
+        values = await self._r.execute("MGET", *keys)
         done, failed = values[:days], values[days:]
         return [
             DayCount(name, int(p or 0), int(f or 0))
@@ -749,7 +867,7 @@ class RedisStore:
     # -- key-value space ------------------------------------------------------------------------
     @map_errors
     async def kv_get(self, key: str) -> bytes | None:
-        value, expiry = await self._r.hmget(self.keys.kv(key), ["v", "x"])
+        value, expiry = await self._r.execute("HMGET", self.keys.kv(key), "v", "x")
         if value is None or (expiry is not None and float(expiry) <= self._clock.now()):
             return None
         return _bytes(value)
@@ -813,16 +931,13 @@ class RedisStore:
 
     @map_errors
     async def worker_get(self, wid: str) -> WorkerInfo | None:
-        return self._worker(wid, _flat(await self._r.hgetall(self.keys.worker(wid))))
+        return self._worker(wid, _members(await self._r.execute("HGETALL", self.keys.worker(wid))))
 
     @map_errors
     async def workers(self) -> list[WorkerInfo]:
-        wids = sorted(_text(wid) for wid in await self._r.smembers(self.keys.workers))
-        async with self._r.pipeline(transaction=False) as pipe:
-            for wid in wids:
-                pipe.hgetall(self.keys.worker(wid))
-            records = await pipe.execute()
-        found = (self._worker(wid, _flat(r)) for wid, r in zip(wids, records, strict=True))
+        wids = sorted(_text(wid) for wid in await self._r.execute("SMEMBERS", self.keys.workers))
+        records = await self._r.many(("HGETALL", self.keys.worker(wid)) for wid in wids)
+        found = (self._worker(wid, _members(r)) for wid, r in zip(wids, records, strict=True))
         return [info for info in found if info is not None]
 
     @map_errors
@@ -832,9 +947,18 @@ class RedisStore:
         return [_text(wid) for wid in reaped]
 
 
-def _flat(mapping: Any) -> list[bytes]:
-    """An HGETALL dict as the flat list the scripts return."""
-    return [_bytes(item) for pair in mapping.items() for item in pair]
+_JID_KEY = re.compile(rb'"jid":"([^"\\]*)"')
+
+
+def _surely_not(member: bytes, jids: set[bytes]) -> bool:
+    """True when ``member`` certainly has none of these jids, without decoding it: every
+    ``"jid"`` in it is written ``"jid":"<plain text>"`` and none of those texts is wanted.
+    A whole set may share one score (a MUTATE kill gives all it moves the same one), so
+    addressing entries by key must not decode the whole group for every chunk."""
+    if b"\\" in member:
+        return False  # escapes (a key or jid written with \u...): decode to be sure
+    found = _JID_KEY.findall(member)
+    return len(found) == member.count(b'"jid"') and not any(jid in jids for jid in found)
 
 
 def _lenient_jid(member: bytes) -> str:

@@ -13,6 +13,8 @@ import redis
 
 from faktory_core.model import JobFilter, SortedSet, WorkerInfo
 from faktory_core.plugins.redis_store import RedisSettings, RedisStore
+from faktory_core.plugins.redis_store.codec import fstr
+from faktory_core.plugins.redis_store.store import _surely_not
 from faktory_core.plugins.redis_store.wakeup import Waiter, Wakeups, parse_message
 from faktory_core.store import FailureOutcome
 from faktory_core.testing import FakeClock
@@ -70,6 +72,57 @@ async def test_an_invalid_job_in_a_queue_is_moved_aside(
     raw.lpush("q:default", bad)
     assert await store.fetch(["default"], "w1", 0.0, 0) is None
     assert (await store.working_size(), raw.lrange("fc:corrupt", 0, -1)) == (0, [bad.encode()])
+
+
+async def test_truncated_json_that_looks_like_a_job_is_moved_aside(
+    store: RedisStore, raw: redis.Redis
+) -> None:
+    """The fetch script reads the jid of a job beginning {"jid":"…" without decoding it; the
+    store's own decode still catches the rest being broken, and nothing stays reserved."""
+    truncated = b'{"jid":"0123456789abcdef","jobtype":"X","args":['
+    raw.lpush("q:default", truncated)
+    job = make_job()
+    await store.push(job)
+    res = await store.fetch(["default"], "w1", 0.0, 0)
+    assert res is not None
+    assert res.job == job
+    assert raw.lrange("fc:corrupt", 0, -1) == [truncated]
+    assert raw.hkeys("fc:reservations") == [job.jid.encode()]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"custom": {"jid": "decoy", "reserve_for": 7200}},  # nested keys are not the job's
+        {"args": [{"reserve_for": 7200}]},
+        {"reserve_for": 1800},
+        {"reserve_for": 0},
+        {},
+    ],
+)
+async def test_the_reservation_follows_the_top_level_fields_only(
+    store: RedisStore, raw: redis.Redis, fields: dict[str, object]
+) -> None:
+    job = make_job(**fields)
+    await store.push(job)
+    res = await store.fetch(["default"], "w1", 1000.0, 0)
+    assert res is not None
+    assert (res.job, res.expires_at) == (job, 2800.0)
+    [(member, score)] = raw.zrange("working", 0, -1, withscores=True)
+    assert score == 2800.0
+    assert parse_ts(json.loads(member)["expires_at"]) == 2800.0
+    assert raw.hget("fc:reservations", job.jid) == member
+
+
+async def test_faktory_ordered_json_with_its_own_reservation_time(
+    store: RedisStore, raw: redis.Redis
+) -> None:
+    """Faktory writes the jid first; a top-level reserve_for is honoured (clamped)."""
+    stored = {"jid": "abcdefghijkl", "jobtype": "X", "args": [], "queue": "default"}
+    raw.lpush("q:default", json.dumps({**stored, "reserve_for": 30}))
+    res = await store.fetch(["default"], "w1", 1000.0, 0)
+    assert res is not None
+    assert (res.job.jid, res.expires_at) == ("abcdefghijkl", 1060.0)
 
 
 async def test_unreadable_due_entries_do_not_block_the_set(
@@ -207,3 +260,35 @@ async def test_due_reservations_nobody_indexed_are_adopted_or_set_aside(
     outcome = FailureOutcome(failed(job), SortedSet.DEAD, clock.now())
     assert await store.settle_failure(job.jid, outcome, clock.now(), expired_only=True)
     assert await store.expired(clock.now(), 10) == []
+
+
+async def test_entries_sharing_a_score_are_found_by_jid_only(store: RedisStore) -> None:
+    """Entries are addressed by score and jid; the store skips same-score members without
+    decoding them only when their text rules the jid out (a nested "jid" is not the job's)."""
+    decoy = make_job(custom={"jid": "wanted-0000001"})
+    wanted = make_job(jid="wanted-0000001")
+    others = [make_job() for _ in range(3)]
+    for job in (decoy, wanted, *others):
+        await store.set_add(SortedSet.DEAD, 5.0, job)
+    key = f"{fstr(5.0)}|wanted-0000001"
+    found = await store.set_get(SortedSet.DEAD, key)
+    assert found is not None
+    assert found.job == wanted
+    assert await store.set_remove(SortedSet.DEAD, [key]) == 1
+    left = await store.set_page(SortedSet.DEAD, 0, 10)
+    assert sorted(entry.job.jid for entry in left) == sorted(j.jid for j in (decoy, *others))
+
+
+@pytest.mark.parametrize(
+    ("member", "skipped"),
+    [
+        (b'{"jid":"a","args":[]}', True),
+        (b'{"jid":"b","args":[]}', False),
+        (b'{"custom":{"jid":"x"},"jid":"b"}', False),
+        (b'{"jid" : "b"}', False),  # not compact: decoded
+        (b'{"j\\u0069d":"b"}', False),  # an escaped key: decoded
+        (b'{"jid":"a","args":["jid"]}', False),  # "jid" as a value: decoded
+    ],
+)
+def test_members_are_ruled_out_only_when_certain(member: bytes, skipped: bool) -> None:
+    assert _surely_not(member, {b"b"}) is skipped
