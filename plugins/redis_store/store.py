@@ -18,6 +18,7 @@ import enum
 import logging
 import math
 import re
+import time
 from collections.abc import Callable, Collection, Sequence
 from datetime import date, timedelta
 from pathlib import Path
@@ -293,6 +294,18 @@ class RedisStore:
                 f"{label} at {self.where} is too old: faktory-core needs Redis ≥ 6.2 or Valkey"
             )
         log.info("redis store on %s at %s (prefix %r)", label, self.where, self.settings.prefix)
+
+    async def debug_info(self) -> dict[str, Any]:
+        """For the web UI's /debug page: where Redis is, its round-trip time and its INFO."""
+        started = time.perf_counter()
+        await self._r.execute("PING")
+        rtt_us = round((time.perf_counter() - started) * 1e6)
+        raw = await self._r.execute("INFO", bulky=True)
+        text = raw.decode() if isinstance(raw, bytes) else str(raw)
+        info = dict(
+            line.split(":", 1) for line in text.splitlines() if ":" in line and line[0] != "#"
+        )
+        return {"location": self.where, "round trip (µs)": rtt_us, "redis": info}
 
     async def _ping(self) -> bool:
         """False while Redis is loading its data set."""

@@ -292,3 +292,11 @@ async def test_entries_sharing_a_score_are_found_by_jid_only(store: RedisStore) 
 )
 def test_members_are_ruled_out_only_when_certain(member: bytes, skipped: bool) -> None:
     assert _surely_not(member, {b"b"}) is skipped
+
+
+async def test_debug_info_reports_redis(store: RedisStore) -> None:
+    """The web UI's /debug page shows this: location, round-trip time and Redis's INFO."""
+    report = await store.debug_info()
+    assert report["location"] == store.where
+    assert report["round trip (µs)"] >= 0
+    assert "redis_version" in report["redis"]
