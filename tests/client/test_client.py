@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import faktory_core_client_test_support as support  # type: ignore[import-not-found]
 import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
@@ -65,6 +66,7 @@ def client(server: Any, make_client: Callable[..., Any]) -> Any:
     return make_client(server.url)
 
 
+@support.every_store
 def test_push_one_job(server: Any, client: Any) -> None:
     job = Job(
         "Add", [1, {"b": [2.5, None]}], queue="math", retry=3, reserve_for=120, custom={"k": 1}
@@ -75,6 +77,7 @@ def test_push_one_job(server: Any, client: Any) -> None:
     assert (stored.retry, stored.reserve_for, stored.custom) == (3, 120, {"k": 1})
 
 
+@support.every_store
 def test_push_scheduled_job(server: Any, client: Any) -> None:
     job = Job("Later", [], delay=3600)
     client.push(job)
@@ -92,6 +95,7 @@ def test_a_coded_error_carries_its_code(server: Any, client: Any) -> None:
     assert server.stats()["queues"] == {"default": 1}
 
 
+@support.every_store
 def test_push_bulk_reports_each_refused_job(server: Any, client: Any) -> None:
     good = [Job("Bulk", [n]) for n in range(3)]
     refused = Job(REFUSED, ["nope"])
@@ -101,6 +105,7 @@ def test_push_bulk_reports_each_refused_job(server: Any, client: Any) -> None:
     assert client.push_bulk([]) == {}
 
 
+@support.every_store
 def test_info_is_typed(server: Any, client: Any) -> None:
     client.push(Job("A", queue="one"))
     client.push_bulk([Job("B", queue="two"), Job("C", queue="two")])
@@ -115,6 +120,7 @@ def test_info_is_typed(server: Any, client: Any) -> None:
     assert info.now.endswith("Z")
 
 
+@support.every_store
 def test_pause_resume_and_latency(server: Any, client: Any) -> None:
     job = Job("Q", queue="slow")
     client.push(job)
@@ -128,6 +134,7 @@ def test_pause_resume_and_latency(server: Any, client: Any) -> None:
     assert fetched["jid"] == job.jid
 
 
+@support.every_store
 def test_queue_remove_deletes_the_queue_and_its_jobs(server: Any, client: Any) -> None:
     client.push_bulk([Job("R", queue="doomed"), Job("R", queue="kept")])
     client.queue_remove("doomed")
@@ -141,6 +148,7 @@ def _fail_one(server: Any, job: Job) -> None:
         assert reply == SimpleString("OK")
 
 
+@support.every_store
 def test_mutate_requeue_kill_and_clear(server: Any, client: Any) -> None:
     first, second = Job("Send Email", ["a"]), Job("Send Email", ["b"])
     for job in (first, second):
@@ -158,6 +166,7 @@ def test_mutate_requeue_kill_and_clear(server: Any, client: Any) -> None:
     assert server.stats()["sets"] == {"dead": 0, "retries": 0, "scheduled": 0, "working": 0}
 
 
+@support.every_store
 def test_flush_empties_the_server(server: Any, client: Any) -> None:
     client.push_bulk([Job("F", queue="a"), Job("F", delay=60)])
     client.flush()

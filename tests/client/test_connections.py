@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import faktory_core_client_test_support as support  # type: ignore[import-not-found]
 import pytest
 
 from faktory_core.client import (
@@ -82,6 +83,7 @@ async def test_async_password_handshake(make_server: Callable[..., Any]) -> None
 # -- reconnection after a real server restart ------------------------------------------------
 
 
+@support.every_store
 def test_client_reconnects_after_a_server_restart(server_process: Any) -> None:
     with Client(server_process.url) as client:
         client.push(Job("Before"))
@@ -92,6 +94,7 @@ def test_client_reconnects_after_a_server_restart(server_process: Any) -> None:
     assert sorted(j.jobtype for j in jobs) == ["After", "Before"]
 
 
+@support.every_store
 async def test_async_client_reconnects_after_a_server_restart(server_process: Any) -> None:
     async with AsyncClient(server_process.url) as client:
         await client.push(Job("Before"))
@@ -100,6 +103,7 @@ async def test_async_client_reconnects_after_a_server_restart(server_process: An
         assert (await client.info()).faktory.queues == {"default": 2}
 
 
+@support.every_store
 def test_no_server_is_connect_failed_then_recovers(server_process: Any) -> None:
     with Client(server_process.url) as client:
         client.flush()

@@ -24,6 +24,7 @@ MODULES = [
     "faktory_core.worker.context",
     "faktory_core.worker.queues",
     "faktory_core.worker.registry",
+    "faktory_core.worker.threads",
     "faktory_core.worker.worker",
     "faktory_core.worker_cli",
     "faktory_core.testing.jobs",

@@ -135,6 +135,7 @@ def test_runs_the_application_worker_from_faktory_url(
     support.wait_until(lambda: not workers(server), what="the worker to deregister")
 
 
+@support.every_store
 def test_sigtstp_quiets_and_sigterm_terminates(
     server: Any, start_worker: Callable[..., WorkerProcess]
 ) -> None:
@@ -148,6 +149,7 @@ def test_sigtstp_quiets_and_sigterm_terminates(
     assert process.wait() == 0
 
 
+@support.every_store
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
 def test_terminate_fails_jobs_cut_off_by_the_grace_period(
     server: Any, start_worker: Callable[..., WorkerProcess], signum: int

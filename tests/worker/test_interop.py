@@ -73,6 +73,7 @@ def lines(output: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines(keepends=True) if line.endswith("\n")]
 
 
+@support.every_store
 def test_our_jobs_run_once_on_a_pyfaktory_worker(server: Any, tmp_path: Path) -> None:
     args = distinct_args(COUNT)
     with Client(server.url) as client:
@@ -96,6 +97,7 @@ def test_our_jobs_run_once_on_a_pyfaktory_worker(server: Any, tmp_path: Path) ->
     assert (stats["total_processed"], stats["total_failures"]) == (COUNT, 0)
 
 
+@support.every_store
 async def test_pyfaktory_jobs_run_once_on_our_worker(server: Any) -> None:
     pyfaktory = import_pyfaktory()
     args = distinct_args(COUNT)

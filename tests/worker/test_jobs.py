@@ -16,6 +16,7 @@ from faktory_core.worker import JobContext, current_job
 ARGS = [1, -2.5, "é", None, True, [1, [2]], {"k": {"n": 2**60}}]
 
 
+@support.every_store
 async def test_async_and_plain_jobs_run_and_are_acknowledged(server: Any) -> None:
     seen: list[tuple[str, list[Any]]] = []
     worker = support.make_worker(server.url)
@@ -93,6 +94,7 @@ async def test_jobs_push_more_jobs(server: Any) -> None:
     assert sorted(done) == ["1 from async", "2 from thread"]
 
 
+@support.every_store
 async def test_an_exception_fails_the_job_with_type_message_and_backtrace(server: Any) -> None:
     worker = support.make_worker(server.url)
 
@@ -178,6 +180,7 @@ async def test_middleware_wraps_every_job(server: Any) -> None:
     assert (refused.args, refused.failure.errtype) == (["refuse"], "PermissionError")
 
 
+@support.every_store
 async def test_concurrency_n_runs_n_jobs_at_once_without_running_out_of_connections(
     server: Any,
 ) -> None:
@@ -204,6 +207,7 @@ async def test_concurrency_n_runs_n_jobs_at_once_without_running_out_of_connecti
     assert sorted(children) == sorted(n * 10 + i for n in range(concurrency) for i in range(3))
 
 
+@support.every_store
 async def test_the_heartbeat_reports_the_worker(server: Any) -> None:
     worker = support.make_worker(server.url, labels=["python", "test"], concurrency=2)
     async with support.running(worker):

@@ -19,6 +19,7 @@ async def signal_worker(server: Any, worker: Worker, state: WorkerState) -> None
     assert await support.on_server(server, server.store.worker_signal, [worker.wid], state) == 1
 
 
+@support.every_store
 async def test_quiet_from_the_server_stops_fetching_but_keeps_beating(server: Any) -> None:
     ran: list[int] = []
     worker = support.make_worker(server.url, concurrency=3)
@@ -43,6 +44,7 @@ async def test_quiet_from_the_server_stops_fetching_but_keeps_beating(server: An
     assert server.stats()["total_processed"] == 1
 
 
+@support.every_store
 async def test_terminate_from_the_server_fails_what_outlives_the_grace_period(
     server: Any,
 ) -> None:
@@ -92,6 +94,7 @@ async def test_terminate_from_the_server_fails_what_outlives_the_grace_period(
     assert sorted(j.jid for j in server.queue_jobs("later")) == sorted(j.jid for j in queued)
 
 
+@support.every_store
 async def test_terminate_waits_for_jobs_that_finish_within_the_grace_period(
     server: Any,
 ) -> None:
@@ -114,6 +117,7 @@ async def test_terminate_waits_for_jobs_that_finish_within_the_grace_period(
     assert stats["sets"]["working"] == 0
 
 
+@support.every_store
 async def test_terminate_before_any_job_returns_promptly(server: Any) -> None:
     worker = support.make_worker(server.url, concurrency=5)
     async with support.running(worker, timeout=10):
@@ -123,6 +127,7 @@ async def test_terminate_before_any_job_returns_promptly(server: Any) -> None:
     support.wait_until(lambda: server.call(server.store.worker_get, worker.wid) is None)
 
 
+@support.every_store
 async def test_the_worker_survives_a_server_restart(server_process: Any) -> None:
     """Jobs before and after the restart run, and a job running across it is ACKed after."""
     may_finish = anyio.Event()

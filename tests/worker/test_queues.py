@@ -42,6 +42,7 @@ def test_invalid_queues(queues: Any) -> None:
         queue_order(queues)
 
 
+@support.every_store
 async def test_strict_order_serves_a_queue_only_when_the_earlier_ones_are_empty(
     server: Any,
 ) -> None:
@@ -55,6 +56,7 @@ async def test_strict_order_serves_a_queue_only_when_the_earlier_ones_are_empty(
     assert order == ["high"] * 3 + ["low"] * 3
 
 
+@support.every_store
 async def test_weighted_queues_are_all_served(server: Any) -> None:
     seen: list[str] = []
     worker = support.make_worker(server.url, queues={"a": 3, "b": 1}, concurrency=2)

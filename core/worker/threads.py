@@ -1,0 +1,152 @@
+"""The threads plain (``def``) job functions run in: one hop per job, kept cheap.
+
+``anyio.to_thread.run_sync`` costs about 60 µs of CPU per call on the benchmark machine (a
+checkpoint, a capacity limiter, a cancel scope and a ``queue.Queue`` with Python-level locks);
+a no-op job's whole round trip through the worker costs less than that without a thread. So on
+asyncio (uvloop included) :class:`JobThreads` keeps its own threads, each fed from a
+``queue.SimpleQueue`` (C, no Python-level lock) and answering with
+``loop.call_soon_threadsafe``: about 25 µs per call (docs/performance.md, "Worker").
+
+Each thread is itself started through ``anyio.to_thread.run_sync`` and lives as long as the
+worker runs, so code in a plain job is inside an AnyIO worker thread as before
+(``anyio.from_thread.run_sync(...)`` reaches the worker's event loop; but
+``anyio.from_thread.check_cancelled()`` there follows the worker's task group, not the job, so it
+does not see the end of the grace period). The job's ``contextvars`` context is copied into the
+thread per job, so :func:`~faktory_core.worker.current_job` works there.
+
+Semantics are those of ``run_sync(..., abandon_on_cancel=True)``: a cancelled caller returns at
+once and the thread is left to finish the function on its own (Python cannot stop a thread);
+such a thread then exits instead of serving more jobs. On another backend (trio) every call
+simply goes through ``anyio.to_thread.run_sync``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import math
+import queue
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import anyio.abc
+import anyio.to_thread
+
+__all__ = ["IDLE_CHECK", "JobThreads"]
+
+#: How often an idle thread checks that its event loop still exists (a loop torn down without
+#: closing :class:`JobThreads` must not leave threads waiting forever).
+IDLE_CHECK = 1.0
+
+_Item = tuple["asyncio.Future[None]", contextvars.Context, Callable[..., Any], tuple[Any, ...]]
+
+
+def _running_asyncio_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:  # not on asyncio (trio)
+        return None
+
+
+class JobThreads:
+    """Threads for plain job functions, started on demand and reused, within ``task_group``.
+
+    Create it on the event loop it serves; :meth:`close` lets idle threads exit (call it before
+    the task group ends, or its host tasks are cancelled and the idle threads linger until
+    they notice, within :data:`IDLE_CHECK` seconds, that the loop is closed).
+    """
+
+    def __init__(self, task_group: anyio.abc.TaskGroup) -> None:
+        self._task_group = task_group
+        self._loop = _running_asyncio_loop()
+        self._idle: list[queue.SimpleQueue[_Item | None]] = []
+        self._closed = False
+        # Each thread holds a token for its whole life; the job count is bounded by the caller.
+        self._hosts = anyio.CapacityLimiter(math.inf)
+        #: Threads started so far (for tests and diagnostics).
+        self.started = 0
+
+    async def run(self, func: Callable[..., Any], *args: Any) -> None:
+        """``func(*args)`` in a thread; its exception propagates."""
+        loop = self._loop
+        if loop is None or self._closed:
+            call = functools.partial(func, *args)
+            await anyio.to_thread.run_sync(call, abandon_on_cancel=True, limiter=self._hosts)
+            return
+        future: asyncio.Future[None] = loop.create_future()
+        item: _Item = (future, contextvars.copy_context(), func, args)
+        if self._idle:
+            self._idle.pop().put(item)
+        else:
+            jobs: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+            jobs.put(item)
+            self.started += 1
+            self._task_group.start_soon(self._host, jobs, name="faktory-core job thread")
+        await future
+
+    def close(self) -> None:
+        """No more jobs: idle threads exit now, busy ones once their job returns."""
+        self._closed = True
+        while self._idle:
+            self._idle.pop().put(None)
+
+    # -- the threads ----------------------------------------------------------------------------
+
+    async def _host(self, jobs: queue.SimpleQueue[_Item | None]) -> None:
+        await anyio.to_thread.run_sync(
+            self._serve, jobs, abandon_on_cancel=True, limiter=self._hosts
+        )
+
+    def _serve(self, jobs: queue.SimpleQueue[_Item | None]) -> None:
+        """The thread's loop: run each job, hand the outcome to the event loop."""
+        loop = self._loop
+        assert loop is not None
+        while True:
+            try:
+                item = jobs.get(timeout=IDLE_CHECK)
+            except queue.Empty:
+                if loop.is_closed():
+                    return
+                continue
+            if item is None:
+                return
+            future, context, func, args = item
+            error: BaseException | None = None
+            if not future.cancelled():  # cancelled before it started: do not start it
+                try:
+                    context.run(func, *args)
+                except BaseException as exc:
+                    error = exc
+            abandoned = future.cancelled()
+            try:
+                loop.call_soon_threadsafe(self._done, jobs, future, error, abandoned)
+            except RuntimeError:  # the event loop is closed
+                return
+            del item, future, context, func, args, error
+            if abandoned:
+                return  # its caller has gone on without it: serve no more jobs
+
+    def _done(
+        self,
+        jobs: queue.SimpleQueue[_Item | None],
+        future: asyncio.Future[None],
+        error: BaseException | None,
+        abandoned: bool,
+    ) -> None:
+        """On the event loop: the thread is free again; resolve the caller's future."""
+        if not abandoned:
+            if self._closed:
+                jobs.put(None)
+            else:
+                self._idle.append(jobs)
+        if future.cancelled():
+            return
+        if error is None:
+            future.set_result(None)
+        elif isinstance(error, StopIteration):
+            # A future cannot hold StopIteration (it would end the awaiting coroutine).
+            future.set_exception(RuntimeError(f"job function raised {error!r}"))
+        else:
+            future.set_exception(error)
