@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/worker_noop.py                       # all three kinds, 3 rounds
     .venv/bin/python benchmarks/worker_noop.py ours-async -n 20000 -r 5
     .venv/bin/python benchmarks/worker_noop.py ours-sync --profile /tmp/worker-profile
+    .venv/bin/python benchmarks/worker_noop.py ours-sync --worker-python /tmp/old-venv/bin/python
 
 Kinds: ``ours-async`` (faktory_core.worker.Worker, an ``async def`` no-op), ``ours-sync`` (the
 same with a plain ``def`` no-op, run in a thread) and ``pyfaktory`` (its Consumer, which runs
@@ -141,10 +142,10 @@ def prefill(target: Target, jobs: int, tag: str) -> None:
 
 
 def start_worker(
-    kind: str, target: Target, concurrency: int, log: IO[bytes]
+    kind: str, target: Target, concurrency: int, python: str, log: IO[bytes]
 ) -> subprocess.Popen[str]:
     url = f"tcp://127.0.0.1:{target.port}"
-    command = [sys.executable, __file__, "--child", kind, url, str(concurrency)]
+    command = [python, __file__, "--child", kind, url, str(concurrency)]
     worker = subprocess.Popen(
         command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True
     )
@@ -193,17 +194,16 @@ def stop_worker(worker: subprocess.Popen[str]) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
-def run_once(
-    kind: str, jobs: int, concurrency: int, timeout: float, profile: Path | None, name: str
-) -> dict[str, Any]:
+def run_once(kind: str, args: argparse.Namespace, name: str) -> dict[str, Any]:
+    jobs, concurrency = args.jobs, args.concurrency
     with started_server((), STOP_GRACE) as target, tempfile.TemporaryFile() as log:
         prefill(target, jobs, f"{kind}-{os.getpid()}-{time.monotonic_ns()}")
-        worker = start_worker(kind, target, concurrency, log)
+        worker = start_worker(kind, target, concurrency, args.worker_python, log)
         try:
             # py-spy (when asked) attaches to the ready worker before it is let go.
-            stop_profile = profilers.around("py-spy", profile, worker.pid)(name)
+            stop_profile = profilers.around("py-spy", args.profile, worker.pid)(name)
             try:
-                run = measure(worker, target, jobs, timeout)
+                run = measure(worker, target, jobs, args.timeout)
             finally:
                 stop_profile()
         except BenchError as exc:
@@ -305,6 +305,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--timeout", type=float, default=600.0, help="per run, seconds (600)")
     p.add_argument("--profile", type=Path, help="py-spy the worker of each run into this folder")
     p.add_argument("--json-out", type=Path, help="also append the JSON line to this file")
+    p.add_argument(
+        "--worker-python",
+        default=sys.executable,
+        help="run the worker with this interpreter, e.g. a venv with another faktory-core "
+        "(the server stays the one next to this script's interpreter)",
+    )
     args = p.parse_args(argv)
     args.kinds = args.kinds or list(KINDS)
     if unknown := sorted(set(args.kinds) - set(KINDS)):
@@ -322,6 +328,7 @@ def main(argv: list[str]) -> int:
     doc: dict[str, Any] = {
         "command": shlex.join([os.path.relpath(sys.executable), *sys.argv]),
         "machine": machine(),
+        "worker_python": args.worker_python,
         "runs": [],
     }
     try:
@@ -329,7 +336,7 @@ def main(argv: list[str]) -> int:
         for round_no in range(args.rounds):
             for kind in args.kinds:
                 name = f"{kind}-{round_no + 1}"
-                run = run_once(kind, args.jobs, args.concurrency, args.timeout, args.profile, name)
+                run = run_once(kind, args, name)
                 doc["runs"].append(run)
                 print(text(run), flush=True)
     except BenchError as exc:

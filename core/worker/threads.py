@@ -1,11 +1,12 @@
 """The threads plain (``def``) job functions run in: one hop per job, kept cheap.
 
-``anyio.to_thread.run_sync`` costs about 60 µs of CPU per call on the benchmark machine (a
-checkpoint, a capacity limiter, a cancel scope and a ``queue.Queue`` with Python-level locks);
-a no-op job's whole round trip through the worker costs less than that without a thread. So on
-asyncio (uvloop included) :class:`JobThreads` keeps its own threads, each fed from a
+``anyio.to_thread.run_sync`` costs 25-60 µs of CPU per call on the benchmark machine (a
+checkpoint, a capacity limiter, a cancel scope and a ``queue.Queue`` with Python-level locks),
+about as much as an ``async def`` no-op job's whole round trip through the worker. So on
+asyncio (uvloop included) :class:`JobThreads` keeps its own threads, fed from one
 ``queue.SimpleQueue`` (C, no Python-level lock) and answering with
-``loop.call_soon_threadsafe``: about 25 µs per call (docs/performance.md, "Worker").
+``loop.call_soon_threadsafe``: about a tenth of the CPU per hop (benchmarks/to_thread.py;
+docs/performance.md, "Worker: faktory-core vs pyfaktory").
 
 Each thread is itself started through ``anyio.to_thread.run_sync`` and lives as long as the
 worker runs, so code in a plain job is inside an AnyIO worker thread as before
@@ -15,9 +16,9 @@ does not see the end of the grace period). The job's ``contextvars`` context is 
 thread per job, so :func:`~faktory_core.worker.current_job` works there.
 
 Semantics are those of ``run_sync(..., abandon_on_cancel=True)``: a cancelled caller returns at
-once and the thread is left to finish the function on its own (Python cannot stop a thread);
-such a thread then exits instead of serving more jobs. On another backend (trio) every call
-simply goes through ``anyio.to_thread.run_sync``.
+once and the thread is left to finish the function on its own (Python cannot stop a thread),
+after which it serves other jobs. On another backend (trio) every call simply goes through
+``anyio.to_thread.run_sync``.
 """
 
 from __future__ import annotations
@@ -51,17 +52,23 @@ def _running_asyncio_loop() -> asyncio.AbstractEventLoop | None:
 
 
 class JobThreads:
-    """Threads for plain job functions, started on demand and reused, within ``task_group``.
+    """Threads for plain job functions, started on demand within ``task_group`` and reused.
 
-    Create it on the event loop it serves; :meth:`close` lets idle threads exit (call it before
-    the task group ends, or its host tasks are cancelled and the idle threads linger until
-    they notice, within :data:`IDLE_CHECK` seconds, that the loop is closed).
+    One queue feeds every thread, as in ``concurrent.futures.ThreadPoolExecutor``: a thread that
+    has just finished a job takes the next one without going to sleep. A new thread starts only
+    when more jobs are in flight than there are threads, so there are never more threads than
+    jobs that ran at once (a cancelled job counts until its function returns).
+
+    Create it on the event loop it serves; :meth:`close` lets the threads exit (call it before
+    the task group ends, or its host tasks are cancelled and idle threads linger until they
+    notice, within :data:`IDLE_CHECK` seconds, that the loop is closed).
     """
 
     def __init__(self, task_group: anyio.abc.TaskGroup) -> None:
         self._task_group = task_group
         self._loop = _running_asyncio_loop()
-        self._idle: list[queue.SimpleQueue[_Item | None]] = []
+        self._jobs: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        self._in_flight = 0  # handed to the threads and not reported back yet
         self._closed = False
         # Each thread holds a token for its whole life; the job count is bounded by the caller.
         self._hosts = anyio.CapacityLimiter(math.inf)
@@ -76,32 +83,28 @@ class JobThreads:
             await anyio.to_thread.run_sync(call, abandon_on_cancel=True, limiter=self._hosts)
             return
         future: asyncio.Future[None] = loop.create_future()
-        item: _Item = (future, contextvars.copy_context(), func, args)
-        if self._idle:
-            self._idle.pop().put(item)
-        else:
-            jobs: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
-            jobs.put(item)
+        self._jobs.put((future, contextvars.copy_context(), func, args))
+        self._in_flight += 1
+        if self._in_flight > self.started:
             self.started += 1
-            self._task_group.start_soon(self._host, jobs, name="faktory-core job thread")
+            self._task_group.start_soon(self._host, name="faktory-core job thread")
         await future
 
     def close(self) -> None:
         """No more jobs: idle threads exit now, busy ones once their job returns."""
-        self._closed = True
-        while self._idle:
-            self._idle.pop().put(None)
+        if not self._closed:
+            self._closed = True
+            for _ in range(self.started):
+                self._jobs.put(None)
 
     # -- the threads ----------------------------------------------------------------------------
 
-    async def _host(self, jobs: queue.SimpleQueue[_Item | None]) -> None:
-        await anyio.to_thread.run_sync(
-            self._serve, jobs, abandon_on_cancel=True, limiter=self._hosts
-        )
+    async def _host(self) -> None:
+        await anyio.to_thread.run_sync(self._serve, abandon_on_cancel=True, limiter=self._hosts)
 
-    def _serve(self, jobs: queue.SimpleQueue[_Item | None]) -> None:
-        """The thread's loop: run each job, hand the outcome to the event loop."""
-        loop = self._loop
+    def _serve(self) -> None:
+        """A thread's loop: run each job, hand the outcome to the event loop."""
+        loop, jobs, done = self._loop, self._jobs, self._done
         assert loop is not None
         while True:
             try:
@@ -119,29 +122,16 @@ class JobThreads:
                     context.run(func, *args)
                 except BaseException as exc:
                     error = exc
-            abandoned = future.cancelled()
             try:
-                loop.call_soon_threadsafe(self._done, jobs, future, error, abandoned)
+                loop.call_soon_threadsafe(done, future, error)
             except RuntimeError:  # the event loop is closed
                 return
             del item, future, context, func, args, error
-            if abandoned:
-                return  # its caller has gone on without it: serve no more jobs
 
-    def _done(
-        self,
-        jobs: queue.SimpleQueue[_Item | None],
-        future: asyncio.Future[None],
-        error: BaseException | None,
-        abandoned: bool,
-    ) -> None:
-        """On the event loop: the thread is free again; resolve the caller's future."""
-        if not abandoned:
-            if self._closed:
-                jobs.put(None)
-            else:
-                self._idle.append(jobs)
-        if future.cancelled():
+    def _done(self, future: asyncio.Future[None], error: BaseException | None) -> None:
+        """On the event loop: one thread fewer is busy; resolve the caller's future."""
+        self._in_flight -= 1
+        if future.cancelled():  # the caller went on without it (abandoned)
             return
         if error is None:
             future.set_result(None)
