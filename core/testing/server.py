@@ -125,8 +125,12 @@ class FwpSocket:
     def open(cls, port: int, *, password: str | None = None, **hello: Any) -> FwpSocket:
         """Connect and complete the handshake; raises if the server does not answer +OK."""
         conn = cls.connect(port)
-        hi = parse_hi(conn.read())
-        reply = conn.call(encode_hello(hi, password=password, **hello))
+        try:
+            hi = parse_hi(conn.read())
+            reply = conn.call(encode_hello(hi, password=password, **hello))
+        except BaseException:
+            conn.close()  # a server that dies mid-handshake must not leak the socket
+            raise
         if isinstance(reply, ErrorReply):
             conn.close()
             raise ConnectionError(f"{reply.code} {reply.message}")

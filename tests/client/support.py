@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -47,7 +46,7 @@ from faktory_core.plugins.memory_store import MemoryStore
 from faktory_core.plugins.redis_store import RedisSettings, RedisStore
 from faktory_core.server.app import Server
 from faktory_core.store import Store
-from faktory_core.testing import FwpSocket
+from faktory_core.testing import FwpSocket, stop_process
 from faktory_core.worker import Worker
 
 #: Store name → factory (given a folder of its own) for in-process servers. Every server fixture
@@ -307,14 +306,7 @@ class ServerProcess(Inspect):
     def stop(self) -> None:
         """SIGTERM (a graceful stop that saves the store), SIGKILL if it hangs."""
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(15)
+        stop_process(proc)
 
     def restart(self) -> None:
         self.stop()

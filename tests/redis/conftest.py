@@ -7,7 +7,6 @@ The server binary comes from PATH (``redis-server``, ``valkey-server``), else fr
 from __future__ import annotations
 
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -18,6 +17,7 @@ import pytest
 import redis
 
 from faktory_core.plugins.redis_store.supervisor import _die_with_parent, _embedded_binary
+from faktory_core.testing import stop_process
 
 #: Real seconds a server gets to start or stop.
 START_SECONDS = 15.0
@@ -100,14 +100,7 @@ class RedisServer:
     def stop(self, *, kill: bool = False) -> None:
         """SIGTERM (Redis saves and exits), or SIGKILL: a crash."""
         process, self.process = self.process, None
-        if process is None:
-            return
-        process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-        try:
-            process.wait(START_SECONDS)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(START_SECONDS)
+        stop_process(process, kill=kill, seconds=START_SECONDS)
 
 
 @pytest.fixture(scope="session")
