@@ -66,6 +66,15 @@ class FailInfo:
         )
 
 
+def _check_push(job: Job) -> None:
+    """What every pushed job must pass before middleware sees it, scheduled ones too
+    (decisions.md: Faktory loses a scheduled job with a bad queue name when it comes due), and
+    a bad ``at`` (as in Faktory)."""
+    if not valid_queue_name(job.queue):
+        raise InvalidJob(messages.bad_queue(job.queue))
+    check_at(job)
+
+
 def _truncate(text: str, limit: int) -> str:
     """At most ``limit`` UTF-8 bytes, never splitting a character (Go cuts bytes blindly)."""
     raw = text.encode()
@@ -110,14 +119,8 @@ class Manager:
     # -- push -----------------------------------------------------------------------------------
 
     async def push(self, job: Job) -> None:
-        """Enqueue now, or schedule when ``at`` is in the future (§3.2 steps 4-7).
-
-        The queue name is checked for every job, scheduled ones too (decisions.md: Faktory
-        loses a scheduled job with a bad queue name when it comes due).
-        """
-        if not valid_queue_name(job.queue):
-            raise InvalidJob(messages.bad_queue(job.queue))
-        check_at(job)  # a bad `at` is refused before middleware sees the job, as in Faktory
+        """Enqueue now, or schedule when ``at`` is in the future (§3.2 steps 4-7)."""
+        _check_push(job)
         if self.chains.push:
             if not job.created_at:
                 job = attrs.evolve(job, created_at=format_ts(self.clock.now()))
@@ -125,7 +128,9 @@ class Manager:
         else:
             await self._place(job)
 
-    async def _place(self, job: Job) -> None:
+    async def _place(self, job: Job, ready: list[Job] | None = None) -> None:
+        """Schedule a job whose ``at`` is ahead, else enqueue it -- or, given ``ready``, add it
+        there for the caller to push with the others."""
         at = check_at(job)
         now = self.clock.now()
         stamp = format_ts(now)
@@ -133,23 +138,34 @@ class Manager:
             if not job.created_at:
                 job = attrs.evolve(job, created_at=stamp)
             await self.store.set_add(SortedSet.SCHEDULED, at, job)
-            return
-        await self.store.push(job.stamped(job.created_at or stamp, stamp))
+        elif ready is not None:
+            ready.append(job.stamped(job.created_at or stamp, stamp))
+        else:
+            await self.store.push(job.stamped(job.created_at or stamp, stamp))
 
     async def push_bulk(self, items: Iterable[Any]) -> dict[str, str]:
-        """PUSHB: each job pushed on its own; returns jid → error text for the failures."""
+        """PUSHB: each job checked and pushed on its own; returns jid → error text for the
+        failures. With no push middleware the jobs due now go to the store together (one
+        script on Redis instead of one round trip a job); middleware sees one job at a time."""
         created_at = format_ts(self.clock.now())
         errors: dict[str, str] = {}
+        ready: list[Job] = []
         for item in items:
             jid = item.get("jid") if isinstance(item, dict) else None
             try:
                 job = job_from_dict(item)
                 if not job.created_at:
                     job = attrs.evolve(job, created_at=created_at)
-                await self.push(job)
+                if self.chains.push:
+                    await self.push(job)
+                else:
+                    _check_push(job)
+                    await self._place(job, ready)
             except FaktoryError as exc:
                 key = jid if isinstance(jid, str) else ""
                 errors[key] = exc.message if exc.code == "ERR" else exc.wire_text()
+        if ready:
+            await self.store.push_many(ready)
         return errors
 
     # -- fetch, ack, fail -----------------------------------------------------------------------

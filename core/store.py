@@ -82,6 +82,10 @@ class Store(Protocol):
     async def push(self, job: Job) -> None:
         """Append a job (``enqueued_at`` already set) to its queue, registering the queue."""
 
+    async def push_many(self, jobs: Sequence[Job]) -> None:
+        """``push`` each job, in order (PUSHB's jobs that no middleware looks at). A store
+        that can does it in one step, all or nothing, rather than one round trip a job."""
+
     async def fetch(
         self, queues: Sequence[str], wid: str, now: float, timeout: float
     ) -> Reservation | None:

@@ -197,7 +197,34 @@ class StoreContract:
         assert await store.queue_size("default") == 2
         assert await store.paused() == {"default"}
 
+    async def test_push_many_keeps_order_and_registers_queues(
+        self, store: Store, clock: FakeClock
+    ) -> None:
+        jobs = [make_job(queue="b" if n % 3 == 0 else "a", args=[n]) for n in range(7)]
+        await store.push_many(jobs)
+        await store.push_many([])
+        assert set(await store.queue_names()) == {"a", "b"}
+        assert (await store.queue_size("a"), await store.queue_size("b")) == (4, 3)
+        for name in ("a", "b"):
+            expected = [job for job in jobs if job.queue == name]
+            got = [await store.fetch([name], "w1", clock.now(), 0) for _ in expected]
+            assert [res.job if res else None for res in got] == expected
+
     # -- queues: blocking fetch -------------------------------------------------------------------
+    async def test_push_many_wakes_a_fetch_on_each_queue(
+        self, store: Store, clock: FakeClock
+    ) -> None:
+        on_a, on_b = _Fetcher(), _Fetcher()
+        jobs = [make_job(queue="a"), make_job(queue="b"), make_job(queue="a")]
+        with anyio.fail_after(_GUARD):
+            async with anyio.create_task_group() as group:
+                await on_a.start(group, store, ["a"], clock.now(), 2.0)
+                await on_b.start(group, store, ["b"], clock.now(), 2.0)
+                await store.push_many(jobs)
+        assert [res.job if res else None for res in on_a.results] == [jobs[0]]
+        assert [res.job if res else None for res in on_b.results] == [jobs[1]]
+        assert await store.queue_size("a") == 1
+
     async def test_blocked_fetch_wakes_on_push(self, store: Store, clock: FakeClock) -> None:
         job = make_job()
         fetcher = _Fetcher()

@@ -329,6 +329,10 @@ class MemoryStore:
     async def push(self, job: Job) -> None:
         self._enqueue(job)
 
+    async def push_many(self, jobs: Sequence[Job]) -> None:
+        for job in jobs:
+            self._enqueue(job)
+
     def _enqueue(self, job: Job, *, first: bool = False) -> None:
         """Add to the queue (registering it) and wake blocked fetches."""
         jobs = self._queues.setdefault(job.queue, deque())

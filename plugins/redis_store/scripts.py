@@ -84,6 +84,25 @@ if n == 1 then redis.call('PUBLISH', ARGV[3], ARGV[1] .. ' 1') end
 return n
 """
 
+# KEYS: queues   ARGV: channel, prefix, then (name, job) pairs
+# PUSH for many jobs in order; a queue that was empty before gets one message with its count.
+PUSH_MANY = """
+local counts, fresh = {}, {}
+for i = 3, #ARGV, 2 do
+  local name = ARGV[i]
+  local n = redis.call('LPUSH', ARGV[2] .. 'q:' .. name, ARGV[i + 1])
+  if counts[name] == nil then
+    counts[name], fresh[name] = 0, n == 1
+    redis.call('SADD', KEYS[1], name)
+  end
+  counts[name] = counts[name] + 1
+end
+for name, n in pairs(counts) do
+  if fresh[name] then redis.call('PUBLISH', ARGV[1], name .. ' ' .. n) end
+end
+return (#ARGV - 2) / 2
+"""
+
 # KEYS: paused, working, reservations, corrupt, q:<name>..., worker:<wid>
 # ARGV: now (score string), reserved_at (RFC 3339), wid (JSON string), now + 1800 (score
 #       string), its RFC 3339 stamp, name...
@@ -554,6 +573,7 @@ return moved
 
 _SOURCES = {
     "push": PUSH,
+    "push_many": PUSH_MANY,
     "fetch": FETCH,
     "ready": READY,
     "pause": PAUSE,
@@ -594,6 +614,7 @@ class Scripts:
     """Every script of the store on its Link (``EVALSHA``; sent with its source on NOSCRIPT)."""
 
     push: Script
+    push_many: Script
     fetch: Script
     ready: Script
     pause: Script

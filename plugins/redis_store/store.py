@@ -89,7 +89,8 @@ KV_GRACE_MS = 1000
 CAS_TRIES = 8
 #: Unreadable jobs a single fetch steps over (moving them aside) before answering.
 CORRUPT_SKIPS = 16
-#: Entries read per round trip when a whole set is walked (reindex, queue_delete).
+#: Entries read per round trip when a whole set is walked (reindex, queue_delete), and jobs
+#: pushed per script by ``push_many``.
 PAGE = 1000
 #: Reservations this server made that :class:`Made` remembers, at most.
 MADE_LIMIT = 8192
@@ -404,6 +405,16 @@ class RedisStore:
     async def push(self, job: Job) -> None:
         keys = [self.keys.queues, self.keys.queue(job.queue)]
         await self._s.push(keys=keys, args=[job.queue, job.encode(), self.keys.pushed])
+
+    @map_errors
+    async def push_many(self, jobs: Sequence[Job]) -> None:
+        """One script per :data:`PAGE` jobs: all of a chunk or none of it, and Redis is never
+        held long by one huge batch."""
+        for start in range(0, len(jobs), PAGE):
+            args: list[Arg] = [self.keys.pushed, self.keys.prefix]
+            for job in jobs[start : start + PAGE]:
+                args.extend((job.queue, job.encode()))
+            await self._s.push_many(keys=[self.keys.queues], args=args)
 
     @map_errors
     async def fetch(

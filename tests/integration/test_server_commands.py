@@ -123,3 +123,22 @@ def test_pushb_reports_the_invalid_job(server, connect):
     assert len(body) == 57
     assert raw == b"$57\r\n" + body + b"\r\n"
     assert conn.info()["faktory"]["queues"] == {"default": 9}
+
+
+def test_pushb_mixes_queues_schedules_and_refusals(server, connect):
+    """The jobs due now reach the store together; order per queue, scheduled jobs and the
+    per-job errors are as if each had been pushed alone."""
+    conn = connect(server)
+    a1, b1, a2 = make_job(queue="a"), make_job(queue="b"), make_job(queue="a")
+    later = make_job(at="2999-01-01T00:00:00Z")
+    bad_queue, bad_at = make_job(queue="no spaces"), make_job(at="tomorrow")
+    reply = conn.call_raw(
+        b"PUSHB " + json.dumps([a1, bad_queue, b1, later, bad_at, a2]).encode() + b"\r\n"
+    )
+    errors = json.loads(reply.split(b"\r\n")[1])
+    assert sorted(errors) == sorted([bad_queue["jid"], bad_at["jid"]])
+    assert "no spaces" in errors[bad_queue["jid"]]
+    faktory = conn.info()["faktory"]
+    assert faktory["queues"] == {"a": 2, "b": 1}
+    assert faktory["tasks"]["Scheduled"]["size"] == 1
+    assert [conn.fetch("a")["jid"], conn.fetch("a")["jid"]] == [a1["jid"], a2["jid"]]
