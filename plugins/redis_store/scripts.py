@@ -381,23 +381,41 @@ redis.call('UNLINK', KEYS[1])
 return n
 """
 
-# KEYS: set   ARGV: cursor score ('' to start), cursor jid, count
-# Up to count + 1 entries (with scores) after the cursor entry, by rank. When the cursor entry
+# KEYS: set   ARGV: cursor score ('' to start), cursor jid, count, rank hint ('' for none)
+# {start rank, up to count + 1 entries (with scores) after the cursor entry, by rank}. The hint
+# is the rank where the cursor entry was seen: it is looked for there and in the count entries
+# before it (some may have been removed since), then in its whole score. When the cursor entry
 # is gone, resume at the first entry of its score: entries of that same score may be seen
 # twice, none is missed.
 SCAN = """
+-- Only members holding the jid's text are decoded: a whole set may share one score (a MUTATE
+-- kill gives every entry it moves the same one). A jid written with escapes is not found, and
+-- the scan resumes at the start of the score, as for a removed cursor.
+local needle = '"jid":"' .. ARGV[2] .. '"'
+local function is_cursor(member)
+  if not string.find(member, needle, 1, true) then return false end
+  local ok, data = pcall(cjson.decode, member)
+  return ok and type(data) == 'table' and data.jid == ARGV[2]
+end
 local start = 0
 if ARGV[1] ~= '' then
   local rank = nil
-  -- Only members holding the jid's text are decoded: a whole set may share one score
-  -- (a MUTATE kill gives every entry it moves the same one). A jid written with escapes is
-  -- not found, and the scan resumes at the start of the score, as for a removed cursor.
-  local needle = '"jid":"' .. ARGV[2] .. '"'
-  for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1])) do
-    if string.find(member, needle, 1, true) then
-      local ok, data = pcall(cjson.decode, member)
-      if ok and type(data) == 'table' and data.jid == ARGV[2] then
+  if ARGV[4] ~= '' then
+    local hint = tonumber(ARGV[4])
+    local low = math.max(hint - tonumber(ARGV[3]), 0)
+    local near = redis.call('ZRANGE', KEYS[1], low, hint, 'WITHSCORES')
+    for i = #near - 1, 1, -2 do
+      if tonumber(near[i + 1]) == tonumber(ARGV[1]) and is_cursor(near[i]) then
+        rank = low + (i - 1) / 2
+        break
+      end
+    end
+  end
+  if not rank then
+    for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1])) do
+      if is_cursor(member) then
         rank = redis.call('ZRANK', KEYS[1], member)
+        break
       end
     end
   end
@@ -407,7 +425,7 @@ if ARGV[1] ~= '' then
     start = redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. ARGV[1])
   end
 end
-return redis.call('ZRANGE', KEYS[1], start, start + tonumber(ARGV[3]), 'WITHSCORES')
+return {start, redis.call('ZRANGE', KEYS[1], start, start + tonumber(ARGV[3]), 'WITHSCORES')}
 """
 
 # -- counters -----------------------------------------------------------------------------------

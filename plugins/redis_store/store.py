@@ -17,7 +17,6 @@ import contextlib
 import enum
 import logging
 import math
-import re
 import time
 from collections.abc import Callable, Collection, Sequence
 from datetime import date, timedelta
@@ -65,6 +64,7 @@ from faktory_core.plugins.redis_store.connection import (
     redis_errors,
     server_version,
 )
+from faktory_core.plugins.redis_store.groups import Groups, Pair, jids_written
 from faktory_core.plugins.redis_store.keys import Keys
 from faktory_core.plugins.redis_store.link import Arg, Link
 from faktory_core.plugins.redis_store.scripts import Scripts
@@ -224,6 +224,8 @@ class RedisStore:
     _listener: Listener | None = attrs.field(default=None, init=False)
     _wakeups: Wakeups = attrs.field(factory=Wakeups, init=False)
     _made: Made = attrs.field(factory=Made, init=False)
+    #: The last large same-score group read to act on (see :mod:`.groups`).
+    _groups: Groups = attrs.field(factory=Groups, init=False)
     #: The fetch script's keys for a list of queues.
     _fetch_keys: dict[tuple[str, ...], list[Arg]] = attrs.field(factory=dict, init=False)
 
@@ -641,28 +643,41 @@ class RedisStore:
         )
         return self._entries(which, _pairs(flat))
 
-    async def _find(self, which: SortedSet, keys: Collection[str]) -> dict[bytes, SetEntry]:
+    async def _find(
+        self, which: SortedSet, keys: Collection[str], *, acting: bool = False
+    ) -> dict[bytes, SetEntry]:
         """The members addressed by entry keys: ZRANGEBYSCORE of each exact score, then the jid
-        (all same-score entries of one jid go together, as in the memory store)."""
+        (all same-score entries of one jid go together, as in the memory store). To act on
+        entries, a large group read once is used again (:mod:`.groups`)."""
         wanted: dict[float, set[str]] = {}
         for key in keys:
             parsed = parse_entry_key(key)
             if parsed is not None and not math.isnan(parsed[0]):
                 wanted.setdefault(parsed[0], set()).add(parsed[1])
-        if not wanted:
-            return {}
         name = self.keys.set(which)
-        replies = await self._r.many(
-            (("ZRANGEBYSCORE", name, fstr(at), fstr(at), "WITHSCORES") for at in wanted),
-            bulky=True,
-        )
+        groups: dict[float, list[Pair]] = {}
+        for at, jids in wanted.items():
+            kept = self._groups.candidates(name, at, {j.encode() for j in jids}) if acting else None
+            if kept is not None:
+                groups[at] = kept
+        unread = [at for at in wanted if at not in groups]
+        if unread:
+            replies = await self._r.many(
+                (("ZRANGEBYSCORE", name, fstr(at), fstr(at), "WITHSCORES") for at in unread),
+                bulky=True,
+            )
+            for at, flat in zip(unread, replies, strict=True):
+                groups[at] = _pairs(flat)
+                if acting:
+                    self._groups.keep(name, at, groups[at])
         found: dict[bytes, SetEntry] = {}
-        for jids, flat in zip(wanted.values(), replies, strict=True):
+        for at, pairs in groups.items():
+            jids = wanted[at]
             needles = {jid.encode() for jid in jids}
-            for member, at in _pairs(flat):
+            for member, score in pairs:
                 if _surely_not(member, needles):
                     continue
-                entry = self._entry(which, member, at)
+                entry = self._entry(which, member, score)
                 if entry is not None and entry.job.jid in jids:
                     found[member] = entry
         return found
@@ -676,16 +691,21 @@ class RedisStore:
     async def set_scan(
         self, which: SortedSet, where: JobFilter, cursor: str, count: int
     ) -> tuple[list[SetEntry], str]:
-        """Walk by score with an entry-key cursor (the last entry examined): resumed by its
-        rank, so entries removed behind it do not make the walk skip any. See SCAN."""
+        """Walk by score with a cursor naming the last entry examined and the rank it had
+        (``<rank>:<score>|<jid>``): resumed just after that entry, found at its rank or a little
+        before it, so entries removed behind it do not make the walk skip any, and a walk
+        through one large same-score group does not search the group at every step. See SCAN."""
         count = max(count, 1)
-        after = ("", "")
+        after = ("", "", "")
         if cursor:
-            parsed = parse_entry_key(cursor)
+            hint, key = _split_cursor(cursor)
+            parsed = parse_entry_key(key)
             if parsed is None or math.isnan(parsed[0]):
                 return [], ""
-            after = (fstr(parsed[0]), parsed[1])
-        flat = await self._s.scan(keys=[self.keys.set(which)], args=[*after, count])
+            after = (fstr(parsed[0]), parsed[1], hint)
+        start, flat = await self._s.scan(
+            keys=[self.keys.set(which)], args=[after[0], after[1], count, after[2]]
+        )
         pairs = _pairs(flat)
         seen = pairs[:count]
         match = _matcher(where)
@@ -697,13 +717,17 @@ class RedisStore:
         if len(pairs) <= count:
             return found, ""
         member, at = seen[-1]
-        following = entry_key(at, _lenient_jid(member))
+        following = f"{int(start) + count - 1}:{entry_key(at, _lenient_jid(member))}"
         return found, "" if following == cursor else following
 
     @map_errors
     async def set_remove(self, which: SortedSet, keys: Collection[str]) -> int:
-        found = await self._find(which, keys)
-        return int(await self._r.execute("ZREM", self.keys.set(which), *found)) if found else 0
+        found = await self._find(which, keys, acting=True)
+        if not found:
+            return 0
+        removed = int(await self._r.execute("ZREM", self.keys.set(which), *found))
+        self._groups.acted_on(self.keys.set(which), found)
+        return removed
 
     @map_errors
     async def set_clear(self, which: SortedSet) -> int:
@@ -711,7 +735,10 @@ class RedisStore:
 
     @map_errors
     async def set_enqueue(self, which: SortedSet, keys: Collection[str], now: float) -> int:
-        return await self._enqueue(which, list((await self._find(which, keys)).items()), now)
+        found = await self._find(which, keys, acting=True)
+        moved = await self._enqueue(which, list(found.items()), now)
+        self._groups.acted_on(self.keys.set(which), found)
+        return moved
 
     async def _enqueue(
         self, which: SortedSet, entries: list[tuple[bytes, SetEntry]], now: float
@@ -728,11 +755,13 @@ class RedisStore:
 
     @map_errors
     async def set_kill(self, which: SortedSet, keys: Collection[str], score: float) -> int:
-        found = await self._find(which, keys)
+        found = await self._find(which, keys, acting=True)
         if not found:
             return 0
         set_keys = [self.keys.set(which), self.keys.set(SortedSet.DEAD)]
-        return int(await self._s.kill(keys=set_keys, args=[fstr(score), *found]))
+        moved = int(await self._s.kill(keys=set_keys, args=[fstr(score), *found]))
+        self._groups.acted_on(self.keys.set(which), found)
+        return moved
 
     @map_errors
     async def enqueue_due(self, which: SortedSet, now: float, limit: int) -> int:
@@ -971,18 +1000,24 @@ class RedisStore:
         return [_text(wid) for wid in reaped]
 
 
-_JID_KEY = re.compile(rb'"jid":"([^"\\]*)"')
-
-
 def _surely_not(member: bytes, jids: set[bytes]) -> bool:
     """True when ``member`` certainly has none of these jids, without decoding it: every
     ``"jid"`` in it is written ``"jid":"<plain text>"`` and none of those texts is wanted.
     A whole set may share one score (a MUTATE kill gives all it moves the same one), so
     addressing entries by key must not decode the whole group for every chunk."""
-    if b"\\" in member:
-        return False  # escapes (a key or jid written with \u...): decode to be sure
-    found = _JID_KEY.findall(member)
-    return len(found) == member.count(b'"jid"') and not any(jid in jids for jid in found)
+    written = jids_written(member)
+    return written is not None and not any(jid in jids for jid in written)
+
+
+def _split_cursor(cursor: str) -> tuple[str, str]:
+    """A scan cursor's rank hint ('' when it has none, as an entry key alone) and entry key. A
+    score never holds ':' or '|', so a ':' before the first '|' ends the hint."""
+    bar = cursor.find("|")
+    colon = cursor.find(":", 0, bar if bar >= 0 else len(cursor))
+    hint = cursor[:colon]
+    if colon < 0 or not hint.isdigit():
+        return "", cursor
+    return hint, cursor[colon + 1 :]
 
 
 def _lenient_jid(member: bytes) -> str:

@@ -9,15 +9,16 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 
+from faktory_core.plugins.redis_store import RedisSettings, RedisStore
 from faktory_core.plugins.redis_store.supervisor import _die_with_parent, _embedded_binary
-from faktory_core.testing import stop_process
+from faktory_core.testing import FakeClock, stop_process
 
 #: Real seconds a server gets to start or stop.
 START_SECONDS = 15.0
@@ -147,3 +148,23 @@ def redis_factory(
     yield make
     for server in made:
         server.stop()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+async def open_store(clock: FakeClock, url: str, prefix: str = "") -> RedisStore:
+    store = RedisStore(clock, RedisSettings(url=url, prefix=prefix))
+    await store.open()
+    return store
+
+
+@pytest.fixture
+async def pair(clock: FakeClock, redis_url: str) -> AsyncIterator[tuple[RedisStore, RedisStore]]:
+    """Two stores on the shared Redis, as two servers would be."""
+    a, b = await open_store(clock, redis_url), await open_store(clock, redis_url)
+    yield a, b
+    await a.close()
+    await b.close()

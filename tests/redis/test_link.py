@@ -12,7 +12,7 @@ import redis
 import redis.exceptions as rex
 
 from faktory_core.model import SortedSet, WorkerInfo, WorkerState
-from faktory_core.plugins.redis_store import RedisSettings, RedisStore, link
+from faktory_core.plugins.redis_store import RedisStore, link
 from faktory_core.plugins.redis_store.link import DEPTH, Link, Script
 from faktory_core.store import FailureOutcome
 from faktory_core.testing import FakeClock
@@ -161,22 +161,6 @@ async def test_a_closed_link_refuses_commands(redis_url: str) -> None:
 
 
 # -- the reservations a store made ---------------------------------------------------------------
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-async def pair(clock: FakeClock, redis_url: str) -> AsyncIterator[tuple[RedisStore, RedisStore]]:
-    a = RedisStore(clock, RedisSettings(url=redis_url))
-    b = RedisStore(clock, RedisSettings(url=redis_url))
-    await a.open()
-    await b.open()
-    yield a, b
-    await a.close()
-    await b.close()
 
 
 async def test_a_job_fetched_again_elsewhere_is_acked_as_that_reservation(

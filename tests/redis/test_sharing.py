@@ -3,10 +3,7 @@ job moves once, and a push through one wakes a fetch blocked on the other withou
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import anyio
-import pytest
 import redis
 
 from faktory_core.model import Reservation, SortedSet, WorkerInfo, WorkerState
@@ -16,27 +13,10 @@ from faktory_core.store import FailureOutcome
 from faktory_core.testing import FakeClock
 from faktory_core.testing.contract import failed, make_job
 
+from .conftest import open_store
+
 #: Real seconds a cross-server wake-up may take here (one round trip, far below the poll).
 WAKE_SECONDS = 0.5
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-async def _store(clock: FakeClock, url: str, prefix: str = "") -> RedisStore:
-    store = RedisStore(clock, RedisSettings(url=url, prefix=prefix))
-    await store.open()
-    return store
-
-
-@pytest.fixture
-async def pair(clock: FakeClock, redis_url: str) -> AsyncIterator[tuple[RedisStore, RedisStore]]:
-    a, b = await _store(clock, redis_url), await _store(clock, redis_url)
-    yield a, b
-    await a.close()
-    await b.close()
 
 
 async def test_fetched_on_one_acked_on_the_other(
@@ -247,12 +227,12 @@ async def test_a_burst_wakes_as_many_waiters_as_jobs(
 
 
 async def test_reservations_survive_a_restart(clock: FakeClock, redis_url: str) -> None:
-    first = await _store(clock, redis_url)
+    first = await open_store(clock, redis_url)
     await first.push(make_job())
     res = await first.fetch(["default"], "w1", clock.now(), 0)
     assert res is not None
     await first.close()
-    second = await _store(clock, redis_url)
+    second = await open_store(clock, redis_url)
     try:
         assert await second.ack(res.job.jid, clock.now()) == res
     finally:
@@ -260,8 +240,8 @@ async def test_reservations_survive_a_restart(clock: FakeClock, redis_url: str) 
 
 
 async def test_prefixes_keep_deployments_apart(clock: FakeClock, redis_url: str) -> None:
-    a = await _store(clock, redis_url, prefix="blue:")
-    b = await _store(clock, redis_url, prefix="green:")
+    a = await open_store(clock, redis_url, prefix="blue:")
+    b = await open_store(clock, redis_url, prefix="green:")
     try:
         await a.push(make_job())
         await a.set_add(SortedSet.DEAD, 1.0, make_job())

@@ -14,7 +14,7 @@ import redis
 from faktory_core.model import JobFilter, SortedSet, WorkerInfo
 from faktory_core.plugins.redis_store import RedisSettings, RedisStore
 from faktory_core.plugins.redis_store.codec import fstr
-from faktory_core.plugins.redis_store.store import _surely_not
+from faktory_core.plugins.redis_store.store import _split_cursor, _surely_not
 from faktory_core.plugins.redis_store.wakeup import Waiter, Wakeups, parse_message
 from faktory_core.store import FailureOutcome
 from faktory_core.testing import FakeClock
@@ -52,6 +52,61 @@ async def test_scan_skips_nothing_when_entries_go_behind_the_cursor(store: Redis
         page, cursor = await store.set_scan(SortedSet.RETRIES, JobFilter(), cursor, 2)
         seen.extend(page)
     assert [entry.job for entry in seen] == jobs
+
+
+def _same_score(raw: redis.Redis, count: int) -> list[str]:
+    """``count`` retries sharing one score (as a MUTATE kill leaves them), in rank order."""
+    jobs = [make_job(jid=f"same-{n:07d}") for n in range(count)]
+    raw.zadd("retries", {job.encode(): 3.0 for job in jobs})
+    return [_text(member) for member in raw.zrange("retries", 0, -1)]
+
+
+def _text(member: bytes) -> str:
+    return str(json.loads(member)["jid"])
+
+
+@pytest.mark.parametrize("removed", [0, 5, 150], ids=["none", "a-few", "more-than-a-page"])
+async def test_a_same_score_walk_skips_nothing(
+    store: RedisStore, raw: redis.Redis, removed: int
+) -> None:
+    """The cursor carries the rank its entry had; after removals behind it the entry is found
+    a little lower, or (more than a page removed) in its whole score: no entry is skipped."""
+    jids = _same_score(raw, 1000)
+    seen: list[str] = []
+    page, cursor = await store.set_scan(SortedSet.RETRIES, JobFilter(), "", 100)
+    while cursor:
+        seen.extend(entry.job.jid for entry in page)
+        behind = removed if len(seen) > 500 else 0
+        assert cursor.partition(":")[0] == str(len(seen) - 1 - behind)  # the rank it had
+        if len(seen) == 500 and removed:
+            gone = [f"{fstr(3.0)}|{jid}" for jid in seen[-removed - 1 : -1]]  # not the cursor's
+            assert await store.set_remove(SortedSet.RETRIES, gone) == removed
+        page, cursor = await store.set_scan(SortedSet.RETRIES, JobFilter(), cursor, 100)
+    seen.extend(entry.job.jid for entry in page)
+    assert seen == jids
+
+
+@pytest.mark.parametrize("hint", ["", "0:", "999999:", "12:"])
+async def test_a_wrong_or_missing_rank_hint_only_costs_time(
+    store: RedisStore, raw: redis.Redis, hint: str
+) -> None:
+    jids = _same_score(raw, 300)
+    cursor = f"{hint}{fstr(3.0)}|{jids[149]}"
+    page, _ = await store.set_scan(SortedSet.RETRIES, JobFilter(), cursor, 10)
+    assert [entry.job.jid for entry in page] == jids[150:160]
+
+
+@pytest.mark.parametrize(
+    ("cursor", "split"),
+    [
+        ("12:1.5|a:b", ("12", "1.5|a:b")),
+        ("1.5|a:b", ("", "1.5|a:b")),
+        ("x:1.5|j", ("", "x:1.5|j")),
+        ("7:", ("7", "")),
+    ],
+)
+def test_cursor_split(cursor: str, split: tuple[str, str]) -> None:
+    assert _split_cursor(cursor) == split
 
 
 async def test_non_json_in_a_queue_is_moved_aside(store: RedisStore, raw: redis.Redis) -> None:
