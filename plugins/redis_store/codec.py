@@ -117,7 +117,7 @@ def extended(member: bytes, until: float) -> bytes:
 
 
 def encode_worker(info: WorkerInfo) -> list[str | int]:
-    """A new worker record as HSET field/value pairs (``connections`` is set by the script)."""
+    """A new worker record as HSET field/value pairs (the script counts its connections)."""
     return [
         "hostname",
         info.hostname,
@@ -150,7 +150,8 @@ def decode_worker(wid: str, flat: list[bytes]) -> WorkerInfo:
             last_beat=float(fields.get("last_beat", "0")),
             rss_kb=int(fields.get("rss_kb", "0")),
             state=WorkerState(fields.get("state", "running")),
-            connections=int(fields.get("connections", "0")),
+            # One c:<node> field per server it is connected through (see nodes.py).
+            connections=sum(int(v) for k, v in fields.items() if k.startswith("c:")),
         )
     except (ValueError, TypeError) as exc:
         raise Unreadable(f"worker record {wid!r}: {exc}") from None

@@ -110,6 +110,20 @@ class Keys:
         """Pub/sub channel: ``"<queue> <count>"`` when jobs arrive in an empty queue."""
         return self.prefix + "fc:pushed"
 
+    @property
+    def reaped(self) -> str:
+        """Pub/sub channel: ``"<node> <wid>"`` when a server's reaper drops a silent worker, so
+        every server closes that worker's connections."""
+        return self.prefix + "fc:reaped"
+
+    def node(self, node: str) -> str:
+        """STRING that exists while the server ``node`` is alive (see :mod:`.nodes`)."""
+        return self.node_prefix + node
+
+    @property
+    def node_prefix(self) -> str:
+        return self.prefix + "fc:node:"
+
     # -- FLUSH ----------------------------------------------------------------------------------
     def fixed(self) -> list[str]:
         """Every key with a fixed name (FLUSH deletes these and :meth:`families`)."""

@@ -483,31 +483,58 @@ return 1
 
 # -- workers ------------------------------------------------------------------------------------
 
-# KEYS: workers, worker:<wid>   ARGV: wid, ttl ms, then field/value pairs of a new record
-WORKER_CONNECT = """
-if redis.call('EXISTS', KEYS[2]) == 1 then
-  redis.call('HINCRBY', KEYS[2], 'connections', 1)
-else
-  redis.call('HSET', KEYS[2], unpack(ARGV, 3))
-  redis.call('HSET', KEYS[2], 'connections', 1)
+# The live connections of a worker record: the sum of its c:<node> fields whose node key
+# exists. Fields of dead nodes (their server is gone) are dropped, and so is anything else
+# counted the old way.
+_LIVE = """
+local function live(key, node_prefix)
+  local flat = redis.call('HGETALL', key)
+  local total = 0
+  for i = 1, #flat, 2 do
+    local field = flat[i]
+    if string.sub(field, 1, 2) == 'c:' then
+      if redis.call('EXISTS', node_prefix .. string.sub(field, 3)) == 1 then
+        total = total + tonumber(flat[i + 1])
+      else
+        redis.call('HDEL', key, field)
+      end
+    elseif field == 'connections' then
+      redis.call('HDEL', key, field)
+    end
+  end
+  return total
 end
+"""
+
+# KEYS: workers, worker:<wid>   ARGV: wid, ttl ms, node field, then field/value pairs of a new
+# record. Counts one more connection through this node.
+WORKER_CONNECT = """
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  redis.call('HSET', KEYS[2], unpack(ARGV, 4))
+end
+redis.call('HINCRBY', KEYS[2], ARGV[3], 1)
 redis.call('SADD', KEYS[1], ARGV[1])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return redis.call('HGETALL', KEYS[2])
 """
 
-# KEYS: workers, worker:<wid>   ARGV: wid
-WORKER_DISCONNECT = """
+# KEYS: workers, worker:<wid>   ARGV: wid, node field, node key prefix
+# One connection fewer through this node; the record goes with its last live connection.
+WORKER_DISCONNECT = (
+    _LIVE
+    + """
 if redis.call('EXISTS', KEYS[2]) == 0 then
   redis.call('SREM', KEYS[1], ARGV[1])
   return 0
 end
-if redis.call('HINCRBY', KEYS[2], 'connections', -1) <= 0 then
+if redis.call('HINCRBY', KEYS[2], ARGV[2], -1) <= 0 then redis.call('HDEL', KEYS[2], ARGV[2]) end
+if live(KEYS[2], ARGV[3]) <= 0 then
   redis.call('DEL', KEYS[2])
   redis.call('SREM', KEYS[1], ARGV[1])
 end
 return 0
 """
+)
 
 # KEYS: worker:<wid>   ARGV: rss_kb, requested state ('' = none), now, ttl ms
 WORKER_BEAT = (
@@ -547,22 +574,32 @@ return changed
 """
 )
 
-# KEYS: workers   ARGV: worker key prefix, older than
-# Drop records whose last beat is older; records gone by their safety expiry leave the set.
-WORKER_REAP = """
+# KEYS: workers, reaped channel   ARGV: worker key prefix, older than, node key prefix, node
+# Drop records whose last beat is older, and tell every server (they close its connections);
+# drop records with no live connection left (every server they were connected through is
+# gone: nothing to close); records gone by their safety expiry leave the set.
+WORKER_REAP = (
+    _LIVE
+    + """
 local reaped = {}
 for _, wid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local beat = redis.call('HGET', ARGV[1] .. wid, 'last_beat')
+  local key = ARGV[1] .. wid
+  local beat = redis.call('HGET', key, 'last_beat')
   if not beat then
     redis.call('SREM', KEYS[1], wid)
   elseif tonumber(beat) < tonumber(ARGV[2]) then
-    redis.call('DEL', ARGV[1] .. wid)
+    redis.call('DEL', key)
     redis.call('SREM', KEYS[1], wid)
     table.insert(reaped, wid)
+    redis.call('PUBLISH', KEYS[2], ARGV[4] .. ' ' .. wid)
+  elseif live(key, ARGV[3]) <= 0 then
+    redis.call('DEL', key)
+    redis.call('SREM', KEYS[1], wid)
   end
 end
 return reaped
 """
+)
 
 # -- migration ----------------------------------------------------------------------------------
 

@@ -67,6 +67,7 @@ from faktory_core.plugins.redis_store.connection import (
 from faktory_core.plugins.redis_store.groups import Groups, Pair, jids_written
 from faktory_core.plugins.redis_store.keys import Keys
 from faktory_core.plugins.redis_store.link import Arg, Link
+from faktory_core.plugins.redis_store.nodes import NODE_TTL_SECONDS, NodeBeat, new_node_id
 from faktory_core.plugins.redis_store.scripts import Scripts
 from faktory_core.plugins.redis_store.supervisor import LOAD_SECONDS, LocalRedis
 from faktory_core.plugins.redis_store.wakeup import Listener, Waiter, Wakeups
@@ -224,6 +225,11 @@ class RedisStore:
     _listener: Listener | None = attrs.field(default=None, init=False)
     _wakeups: Wakeups = attrs.field(factory=Wakeups, init=False)
     _made: Made = attrs.field(factory=Made, init=False)
+    #: This server among those sharing the Redis, and what keeps it alive (see :mod:`.nodes`).
+    node: str = attrs.field(factory=new_node_id, init=False)
+    _beat: NodeBeat | None = attrs.field(default=None, init=False)
+    #: Wids that another server's reaper dropped, whose connections here are still to close.
+    _reaped_elsewhere: set[str] = attrs.field(factory=set, init=False)
     #: The last large same-score group read to act on (see :mod:`.groups`).
     _groups: Groups = attrs.field(factory=Groups, init=False)
     #: The fetch script's keys for a list of queues.
@@ -267,9 +273,12 @@ class RedisStore:
             with redis_errors(self.where):
                 await self._migrate()
                 await self._reindex()
+                self._beat = NodeBeat(self._refresh_node)
+                await self._beat.start()
                 self._pubsub_client = make_pubsub_client(url)
                 pubsub = self._pubsub_client
-                listener = Listener(pubsub, self.keys.pushed, self._wakeups, self._ready)
+                others: dict[str, Callable[[bytes], None]] = {self.keys.reaped: self._on_reaped}
+                listener = Listener(pubsub, self.keys.pushed, self._wakeups, self._ready, others)
                 self._listener = listener
                 await listener.start()
         except StoreError as exc:
@@ -322,6 +331,11 @@ class RedisStore:
         listener, self._listener = self._listener, None
         if listener is not None:
             await listener.stop()
+        beat, self._beat = self._beat, None
+        if beat is not None:
+            await beat.stop()
+            with contextlib.suppress(StoreError, rex.RedisError, OSError):
+                await self._r.execute("DEL", self.keys.node(self.node))  # gone now, not in 15 s
         client, self._pubsub_client = self._pubsub_client, None
         if client is not None:
             with contextlib.suppress(rex.RedisError, OSError):  # closing a dead link is fine
@@ -339,13 +353,15 @@ class RedisStore:
     async def flush(self) -> None:
         """Delete every key of this store's layout (and only those: a prefix shares a db)."""
         self._made.clear()
+        node_prefix = self.keys.node_prefix.encode()
         for pattern in self.keys.families():
             cursor: bytes | int = 0
             while True:
                 cursor, found = await self._r.execute(
                     "SCAN", cursor, "MATCH", pattern, "COUNT", PAGE, bulky=True
                 )
-                if found:
+                found = [key for key in found if not _bytes(key).startswith(node_prefix)]
+                if found:  # the servers' node keys stay: they describe servers, not data
                     await self._r.execute("UNLINK", *found)
                 if int(cursor) == 0:
                     break
@@ -953,10 +969,20 @@ class RedisStore:
             log.warning("skipping an unreadable worker record: %s", exc)
             return None
 
+    async def _refresh_node(self) -> None:
+        key = self.keys.node(self.node)
+        await self._r.execute("SET", key, "1", "PX", int(NODE_TTL_SECONDS * 1000))
+
+    def _on_reaped(self, data: bytes) -> None:
+        """``"<node> <wid>"`` from a reaper: another server's drop, to close here as well."""
+        node, _, wid = data.decode("utf-8", "replace").partition(" ")
+        if node != self.node and wid:
+            self._reaped_elsewhere.add(wid)
+
     @map_errors
     async def worker_connect(self, info: WorkerInfo) -> WorkerInfo:
         keys = [self.keys.workers, self.keys.worker(info.wid)]
-        args = [info.wid, WORKER_TTL_MS, *encode_worker(info)]
+        args = [info.wid, WORKER_TTL_MS, f"c:{self.node}", *encode_worker(info)]
         record = self._worker(info.wid, await self._s.worker_connect(keys=keys, args=args))
         if record is None:
             raise StoreError(f"the record of worker {info.wid} is unreadable")
@@ -965,7 +991,8 @@ class RedisStore:
     @map_errors
     async def worker_disconnect(self, wid: str) -> None:
         keys = [self.keys.workers, self.keys.worker(wid)]
-        await self._s.worker_disconnect(keys=keys, args=[wid])
+        args = [wid, f"c:{self.node}", self.keys.node_prefix]
+        await self._s.worker_disconnect(keys=keys, args=args)
 
     @map_errors
     async def worker_beat(
@@ -995,9 +1022,15 @@ class RedisStore:
 
     @map_errors
     async def reap_workers(self, older_than: float) -> list[str]:
-        args = [self.keys.worker_prefix, fstr(older_than)]
-        reaped = await self._s.worker_reap(keys=[self.keys.workers], args=args)
-        return [_text(wid) for wid in reaped]
+        """Drop silent workers (telling the other servers), and records whose every server is
+        gone; answer the wids whose connections to close here: reaped by this server or, since
+        the last call, by another."""
+        await self._refresh_node()  # this server is alive, whatever its beat task managed
+        args = [self.keys.worker_prefix, fstr(older_than), self.keys.node_prefix, self.node]
+        keys = [self.keys.workers, self.keys.reaped]
+        reaped = [_text(wid) for wid in await self._s.worker_reap(keys=keys, args=args)]
+        elsewhere, self._reaped_elsewhere = self._reaped_elsewhere, set()
+        return reaped + sorted(elsewhere - set(reaped))
 
 
 def _surely_not(member: bytes, jids: set[bytes]) -> bool:

@@ -19,7 +19,6 @@ reaches a waiting fetch within about one round trip, and at worst within POLL_SE
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
@@ -28,6 +27,8 @@ from typing import Any
 import anyio
 import redis.exceptions as rex
 from redis.asyncio import Redis
+
+from faktory_core.plugins.redis_store.background import Background
 
 __all__ = ["POLL_SECONDS", "Listener", "Waiter", "Wakeups"]
 
@@ -110,34 +111,36 @@ def parse_message(data: bytes) -> tuple[str, int] | None:
 class Listener:
     """The store's one subscriber and fallback poller (see the module docstring)."""
 
-    def __init__(self, client: Redis, channel: str, wakeups: Wakeups, poll: Poll) -> None:
+    def __init__(
+        self,
+        client: Redis,
+        channel: str,
+        wakeups: Wakeups,
+        poll: Poll,
+        others: dict[str, Callable[[bytes], None]] | None = None,
+    ) -> None:
         self._client = client
         self._channel = channel
         self._wakeups = wakeups
         self._poll = poll
+        #: Further channels on the same subscription, each with what to do with a message.
+        self._others = dict(others or {})
         self._pubsub: Any = None
-        self._task: asyncio.Task[None] | None = None
+        self._task = Background()
 
     async def start(self) -> None:
-        """Subscribe (so no push after ``open()`` is missed), then listen in the background.
-
-        A plain asyncio task: the store has no task group of its own, and redis-py's client
-        runs on asyncio only."""
+        """Subscribe (so no push after ``open()`` is missed), then listen in the background."""
         await self._subscribe()
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        self._task.start(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.stop()
         await self._unsubscribe()
 
     async def _subscribe(self) -> None:
         pubsub: Any = self._client.pubsub(ignore_subscribe_messages=True)
         try:
-            await pubsub.subscribe(self._channel)
+            await pubsub.subscribe(self._channel, *self._others)
         except BaseException:
             await pubsub.aclose()
             raise
@@ -182,12 +185,21 @@ class Listener:
                 ignore_subscribe_messages=True, timeout=POLL_SECONDS
             )
             if message is not None and message.get("type") == "message":
-                parsed = parse_message(message["data"])
-                if parsed is not None:
-                    self._wakeups.notify(*parsed)
+                self._dispatch(message)
             if anyio.current_time() - polled >= POLL_SECONDS:
                 polled = anyio.current_time()
                 await self._fallback_poll()
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        channel = message.get("channel")
+        name = channel.decode() if isinstance(channel, bytes) else str(channel)
+        handler = self._others.get(name)
+        if handler is not None:
+            handler(message["data"])
+            return
+        parsed = parse_message(message["data"])
+        if parsed is not None:
+            self._wakeups.notify(*parsed)
 
     async def _fallback_poll(self) -> None:
         """Wake waiters of queues that have jobs. A failure here (Redis is away) is the

@@ -4,10 +4,11 @@ job moves once, and a push through one wakes a fetch blocked on the other withou
 from __future__ import annotations
 
 import anyio
+import pytest
 import redis
 
 from faktory_core.model import Reservation, SortedSet, WorkerInfo, WorkerState
-from faktory_core.plugins.redis_store import RedisSettings, RedisStore
+from faktory_core.plugins.redis_store import RedisSettings, RedisStore, nodes
 from faktory_core.plugins.redis_store.wakeup import POLL_SECONDS
 from faktory_core.store import FailureOutcome
 from faktory_core.testing import FakeClock
@@ -254,13 +255,91 @@ async def test_prefixes_keep_deployments_apart(clock: FakeClock, redis_url: str)
         assert (await b.kv_get("k"), await b.workers(), await b.paused()) == (None, [], set())
         await b.flush()
         assert await a.queue_size("default") == 1
+        nodes = {f"blue:fc:node:{a.node}", f"green:fc:node:{b.node}"}  # servers, not data
         with redis.Redis.from_url(redis_url) as raw:
             keys = {key.decode() for key in raw.keys("*")}
-        assert keys
-        assert all(key.startswith("blue:") for key in keys), keys
+        assert keys > nodes
+        assert all(key.startswith("blue:") for key in keys - nodes), keys
         await a.flush()
         with redis.Redis.from_url(redis_url) as raw:
-            assert raw.keys("*") == []
+            assert {key.decode() for key in raw.keys("*")} == nodes
     finally:
         await a.close()
         await b.close()
+
+
+# -- servers that die: their connections stop counting ------------------------------------------
+
+
+async def _crash(store: RedisStore, raw: redis.Redis) -> None:
+    """What SIGKILL does to a store, as far as Redis can tell: its node key is no longer
+    refreshed and expires (here: at once); it never counts its connections down."""
+    beat = store._beat
+    assert beat is not None
+    await beat.stop()
+    raw.delete(f"fc:node:{store.node}")
+
+
+async def test_connections_through_a_dead_server_stop_counting(
+    pair: tuple[RedisStore, RedisStore], clock: FakeClock, redis_url: str
+) -> None:
+    a, b = pair
+    info = WorkerInfo("wid-9", "host", 7, last_beat=clock.now())
+    await a.worker_connect(info)
+    await a.worker_connect(info)
+    await b.worker_connect(info)
+    assert [w.connections for w in await b.workers()] == [3]
+    with redis.Redis.from_url(redis_url) as raw:
+        await _crash(a, raw)
+    # The worker's last live connection closes: the record goes, as when the last one closes
+    # anywhere; a's two are not waited for until the heartbeat reaper (60 s).
+    await b.worker_disconnect("wid-9")
+    assert await b.workers() == []
+
+
+async def test_the_reaper_drops_a_record_whose_servers_are_all_gone(
+    pair: tuple[RedisStore, RedisStore], clock: FakeClock, redis_url: str
+) -> None:
+    a, b = pair
+    now = clock.now()
+    await a.worker_connect(WorkerInfo("wid-a", last_beat=now))
+    await b.worker_connect(WorkerInfo("wid-b", last_beat=now))
+    with redis.Redis.from_url(redis_url) as raw:
+        await _crash(a, raw)
+    # Nothing to close anywhere, so it is not reported; the live worker stays.
+    assert await b.reap_workers(now - 60) == []
+    assert [w.wid for w in await b.workers()] == ["wid-b"]
+
+
+async def test_a_worker_reaped_on_one_is_closed_on_the_other(
+    pair: tuple[RedisStore, RedisStore], clock: FakeClock
+) -> None:
+    a, b = pair
+    now = clock.now()
+    await a.worker_connect(WorkerInfo("wid-s", last_beat=now))
+    await b.worker_connect(WorkerInfo("wid-s", last_beat=now))
+    assert await a.reap_workers(now + 61) == ["wid-s"]
+    with anyio.fail_after(WAKE_SECONDS * 10):
+        while not (closing := await b.reap_workers(now + 61)):  # noqa: ASYNC110 -- polling what a server polls
+            await anyio.sleep(0.01)
+    assert closing == ["wid-s"]
+    assert await b.reap_workers(now + 61) == []  # once
+    assert await a.reap_workers(now + 61) == []  # its own message is not news to it
+
+
+async def test_a_node_key_lives_while_its_server_does(
+    clock: FakeClock, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(nodes, "REFRESH_SECONDS", 0.02)
+    store = await open_store(clock, redis_url)
+    key = f"fc:node:{store.node}"
+    with redis.Redis.from_url(redis_url) as raw:
+        assert 0 < raw.pttl(key) <= nodes.NODE_TTL_SECONDS * 1000
+        raw.delete(key)
+        with anyio.fail_after(5):
+            while not raw.exists(key):  # noqa: ASYNC110 -- Redis sends no event for it
+                await anyio.sleep(0.01)
+        await store.flush()
+        assert raw.exists(key)  # FLUSH deletes data, not the servers' presence
+        await store.close()
+        assert not raw.exists(key)  # a clean stop leaves nothing to expire
