@@ -75,8 +75,10 @@ class Store(Protocol):
         """Save state (memory store) and release connections."""
 
     async def flush(self) -> None:
-        """Empty everything: queues, registry, paused list, sets, reservations, counters, kv,
-        workers' records."""
+        """Empty everything that is data: queues, registry, paused list, sets, reservations,
+        counters, kv. Workers' records stay, with their quiet/terminate state: they describe
+        live processes (Faktory keeps them in memory, where FLUSH never reaches), and with
+        several servers on one store none of them could re-register the others' workers."""
 
     # -- queues ---------------------------------------------------------------------------------
     async def push(self, job: Job) -> None:

@@ -20,7 +20,6 @@ from faktory_core.config import Config
 from faktory_core.info import ServerStats, TaskStats, build_info, health
 from faktory_core.kernel import Kernel
 from faktory_core.manager import Manager
-from faktory_core.model import WorkerState
 from faktory_core.retry import RetryPolicy
 from faktory_core.server.commands import Handler, build_table
 from faktory_core.server.connection import Connection
@@ -197,16 +196,9 @@ class Server:
         return health(self.stats, self.clock.now())
 
     async def flush(self) -> None:
-        states = {info.wid: info.state for info in await self.store.workers()}
+        """FLUSH: the store empties its data; workers' records stay (Store.flush), so a
+        running worker is never "unknown" on its next BEAT, through any server."""
         await self.store.flush()
-        # Worker records went with the flush; re-register the live ones (FLUSH must not
-        # make a running worker "unknown" on its next BEAT), keeping a quiet or terminated
-        # worker so: states never move backwards (§3.7).
-        for connection in list(self.connections):
-            await connection.reregister()
-        for wid, state in states.items():
-            if state is not WorkerState.RUNNING:
-                await self.store.worker_signal([wid], state)
 
     async def reap_workers(self) -> int:
         """Drop workers silent for too long and close their connections here (§5.7)."""

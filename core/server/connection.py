@@ -139,11 +139,11 @@ class Connection:
         if count > self.server.config.max_connections:
             await self.stream.send(replies.error(f"ERR {messages.too_many_connections(count)}"))
             return False
-        await self.reregister()
+        await self._register()
         await self.stream.send(self.engine.accept())
         return True
 
-    async def reregister(self) -> None:
+    async def _register(self) -> None:
         hello = self.hello
         if hello is None or not hello.wid:
             return

@@ -844,7 +844,9 @@ class StoreContract:
         assert (await store.stats()).workers == 1
 
     # -- flush ----------------------------------------------------------------------------------
-    async def test_flush_empties_everything(self, store: Store, clock: FakeClock) -> None:
+    async def test_flush_empties_everything_but_workers(
+        self, store: Store, clock: FakeClock
+    ) -> None:
         now = clock.now()
         await store.push(make_job(queue="a"))
         await store.pause(["a"])
@@ -855,14 +857,17 @@ class StoreContract:
             await store.set_add(which, now, make_job())
         await store.kv_set("k", b"v")
         await store.worker_connect(WorkerInfo("wid-1", started_at=now, last_beat=now))
+        await store.worker_signal(["wid-1"], WorkerState.QUIET)
         await store.flush()
         assert await store.queue_names() == []
         assert await store.paused() == set()
         assert await store.reservations() == []
         assert await store.kv_get("k") is None
-        assert await store.workers() == []
+        # Workers' records describe live processes: they stay, state and connections too.
+        [worker] = await store.workers()
+        assert (worker.wid, worker.state, worker.connections) == ("wid-1", WorkerState.QUIET, 1)
         assert await store.history(1, now) == [DayCount(utc_day(now), 0, 0)]
         empty = await store.stats()
         assert empty.queues == {}
         assert (empty.scheduled, empty.retries, empty.dead, empty.working) == (0, 0, 0, 0)
-        assert (empty.processed, empty.failures, empty.workers) == (0, 0, 0)
+        assert (empty.processed, empty.failures, empty.workers) == (0, 0, 1)

@@ -298,8 +298,7 @@ class MemoryStore:
             job_set.clear()
         self._reserved.clear()
         self._counters = _Counters()
-        self._kv.clear()
-        self._workers.clear()
+        self._kv.clear()  # workers' records stay (Store.flush)
 
     def _export(self) -> snapshot.StoreState:
         return snapshot.StoreState(

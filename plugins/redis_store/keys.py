@@ -126,7 +126,8 @@ class Keys:
 
     # -- FLUSH ----------------------------------------------------------------------------------
     def fixed(self) -> list[str]:
-        """Every key with a fixed name (FLUSH deletes these and :meth:`families`)."""
+        """Every key with a fixed name that FLUSH deletes (with :meth:`families`); not
+        ``workers``: workers' records outlive a FLUSH."""
         sets = [self.set(which) for which in SortedSet]
         return [
             self.queues,
@@ -136,7 +137,6 @@ class Keys:
             self.processed,
             self.failures,
             self.reservations,
-            self.workers,
             self.corrupt,
         ]
 

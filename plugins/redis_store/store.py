@@ -351,17 +351,23 @@ class RedisStore:
 
     @map_errors
     async def flush(self) -> None:
-        """Delete every key of this store's layout (and only those: a prefix shares a db)."""
+        """Delete every key of this store's layout (and only those: a prefix shares a db),
+        except the workers' records and the servers' node keys, which describe processes."""
         self._made.clear()
-        node_prefix = self.keys.node_prefix.encode()
+        kept = (self.keys.node_prefix.encode(), self.keys.worker_prefix.encode())
+        registry = self.keys.workers.encode()
         for pattern in self.keys.families():
             cursor: bytes | int = 0
             while True:
                 cursor, found = await self._r.execute(
                     "SCAN", cursor, "MATCH", pattern, "COUNT", PAGE, bulky=True
                 )
-                found = [key for key in found if not _bytes(key).startswith(node_prefix)]
-                if found:  # the servers' node keys stay: they describe servers, not data
+                found = [
+                    key
+                    for key in found
+                    if not (_bytes(key).startswith(kept) or _bytes(key) == registry)
+                ]
+                if found:
                     await self._r.execute("UNLINK", *found)
                 if int(cursor) == 0:
                     break

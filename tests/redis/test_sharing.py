@@ -255,14 +255,20 @@ async def test_prefixes_keep_deployments_apart(clock: FakeClock, redis_url: str)
         assert (await b.kv_get("k"), await b.workers(), await b.paused()) == (None, [], set())
         await b.flush()
         assert await a.queue_size("default") == 1
-        nodes = {f"blue:fc:node:{a.node}", f"green:fc:node:{b.node}"}  # servers, not data
+        # Processes, not data: the servers' node keys and blue's worker outlive a FLUSH.
+        kept = {
+            f"blue:fc:node:{a.node}",
+            f"green:fc:node:{b.node}",
+            "blue:fc:workers",
+            "blue:fc:worker:wid",
+        }
         with redis.Redis.from_url(redis_url) as raw:
             keys = {key.decode() for key in raw.keys("*")}
-        assert keys > nodes
-        assert all(key.startswith("blue:") for key in keys - nodes), keys
+        assert keys > kept
+        assert all(key.startswith("blue:") for key in keys - kept), keys
         await a.flush()
         with redis.Redis.from_url(redis_url) as raw:
-            assert {key.decode() for key in raw.keys("*")} == nodes
+            assert {key.decode() for key in raw.keys("*")} == kept
     finally:
         await a.close()
         await b.close()
@@ -343,3 +349,18 @@ async def test_a_node_key_lives_while_its_server_does(
         assert raw.exists(key)  # FLUSH deletes data, not the servers' presence
         await store.close()
         assert not raw.exists(key)  # a clean stop leaves nothing to expire
+
+
+async def test_flush_on_one_keeps_the_workers_of_the_other(
+    pair: tuple[RedisStore, RedisStore], clock: FakeClock
+) -> None:
+    a, b = pair
+    now = clock.now()
+    await b.worker_connect(WorkerInfo("wid-f", "host", 7, last_beat=now))
+    await b.worker_signal(["wid-f"], WorkerState.QUIET)
+    await a.push(make_job())
+    await a.flush()
+    assert await b.queue_names() == []
+    beat = await b.worker_beat("wid-f", 10, None, now + 1)
+    assert beat is not None
+    assert (beat.state, beat.connections) == (WorkerState.QUIET, 1)
