@@ -381,18 +381,18 @@ redis.call('UNLINK', KEYS[1])
 return n
 """
 
-# KEYS: set   ARGV: cursor score ('' to start), cursor jid, count, rank hint ('' for none)
-# {start rank, up to count + 1 entries (with scores) after the cursor entry, by rank}. The hint
-# is the rank where the cursor entry was seen: it is looked for there and in the count entries
-# before it (some may have been removed since), then in its whole score. When the cursor entry
-# is gone, resume at the first entry of its score: entries of that same score may be seen
-# twice, none is missed.
+# KEYS: set   ARGV: cursor score ('' to start), cursor jid, count, rank hint ('' for none),
+#                   cursor digest ('' for none: the first 16 hex digits of the member's SHA-1)
+# {start rank, up to count + 1 entries (with scores) after the cursor entry, by rank}. The
+# cursor entry is recognised by its digest (any member, even one that cannot be read), or
+# without one by its jid's text. It is looked for at the hinted rank (where it was seen) and in
+# the count entries before it (some may have been removed since), then in its whole score. When
+# it is gone, the walk resumes at the first entry of its score: entries of that same score may
+# be seen twice, none is missed.
 SCAN = """
--- Only members holding the jid's text are decoded: a whole set may share one score (a MUTATE
--- kill gives every entry it moves the same one). A jid written with escapes is not found, and
--- the scan resumes at the start of the score, as for a removed cursor.
 local needle = '"jid":"' .. ARGV[2] .. '"'
 local function is_cursor(member)
+  if ARGV[5] ~= '' then return string.sub(redis.sha1hex(member), 1, 16) == ARGV[5] end
   if not string.find(member, needle, 1, true) then return false end
   local ok, data = pcall(cjson.decode, member)
   return ok and type(data) == 'table' and data.jid == ARGV[2]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import hashlib
 import logging
 import math
 import time
@@ -713,20 +714,21 @@ class RedisStore:
     async def set_scan(
         self, which: SortedSet, where: JobFilter, cursor: str, count: int
     ) -> tuple[list[SetEntry], str]:
-        """Walk by score with a cursor naming the last entry examined and the rank it had
-        (``<rank>:<score>|<jid>``): resumed just after that entry, found at its rank or a little
-        before it, so entries removed behind it do not make the walk skip any, and a walk
-        through one large same-score group does not search the group at every step. See SCAN."""
+        """Walk by score with a cursor naming the last entry examined, the rank it had and a
+        digest of its member (``<rank>:<digest>:<score>|<jid>``; a plain entry key works too):
+        resumed just after that entry, found at its rank or a little before it, so entries
+        removed behind it do not make the walk skip any, and a walk through one large
+        same-score group does not search the group at every step. See SCAN."""
         count = max(count, 1)
-        after = ("", "", "")
+        hint, digest, key = _split_cursor(cursor)
+        after = ("", "")
         if cursor:
-            hint, key = _split_cursor(cursor)
             parsed = parse_entry_key(key)
             if parsed is None or math.isnan(parsed[0]):
                 return [], ""
-            after = (fstr(parsed[0]), parsed[1], hint)
+            after = (fstr(parsed[0]), parsed[1])
         start, flat = await self._s.scan(
-            keys=[self.keys.set(which)], args=[after[0], after[1], count, after[2]]
+            keys=[self.keys.set(which)], args=[*after, count, hint, digest]
         )
         pairs = _pairs(flat)
         seen = pairs[:count]
@@ -739,8 +741,9 @@ class RedisStore:
         if len(pairs) <= count:
             return found, ""
         member, at = seen[-1]
-        following = f"{int(start) + count - 1}:{entry_key(at, _lenient_jid(member))}"
-        return found, "" if following == cursor else following
+        last = entry_key(at, _lenient_jid(member))
+        following = f"{int(start) + count - 1}:{_digest(member)}:{last}"
+        return found, "" if following == cursor else following  # never loop in place
 
     @map_errors
     async def set_remove(self, which: SortedSet, keys: Collection[str]) -> int:
@@ -1048,15 +1051,27 @@ def _surely_not(member: bytes, jids: set[bytes]) -> bool:
     return written is not None and not any(jid in jids for jid in written)
 
 
-def _split_cursor(cursor: str) -> tuple[str, str]:
-    """A scan cursor's rank hint ('' when it has none, as an entry key alone) and entry key. A
-    score never holds ':' or '|', so a ':' before the first '|' ends the hint."""
+def _split_cursor(cursor: str) -> tuple[str, str, str]:
+    """A scan cursor's rank hint, member digest and entry key ('' for a part it lacks; a plain
+    entry key has neither). A score never holds ':' or '|', so ':'s before the first '|' end
+    the parts; a part that is not what this store writes is ignored, not sent to Redis."""
     bar = cursor.find("|")
-    colon = cursor.find(":", 0, bar if bar >= 0 else len(cursor))
-    hint = cursor[:colon]
-    if colon < 0 or not hint.isdigit():
-        return "", cursor
-    return hint, cursor[colon + 1 :]
+    head = cursor[: bar if bar >= 0 else len(cursor)]
+    parts = head.split(":")
+    if len(parts) != 3:
+        return "", "", cursor
+    hint, digest, _ = parts
+    key = cursor[len(hint) + len(digest) + 2 :]
+    if not (hint.isascii() and hint.isdigit() and len(hint) <= 15):
+        hint = ""
+    if not (len(digest) == 16 and all(c in "0123456789abcdef" for c in digest)):
+        digest = ""
+    return hint, digest, key
+
+
+def _digest(member: bytes) -> str:
+    """What SCAN recognises a cursor entry by: the start of its SHA-1 (``redis.sha1hex``)."""
+    return hashlib.sha1(member, usedforsecurity=False).hexdigest()[:16]
 
 
 def _lenient_jid(member: bytes) -> str:

@@ -14,7 +14,7 @@ import redis
 from faktory_core.model import JobFilter, SortedSet, WorkerInfo
 from faktory_core.plugins.redis_store import RedisSettings, RedisStore
 from faktory_core.plugins.redis_store.codec import fstr
-from faktory_core.plugins.redis_store.store import _split_cursor, _surely_not
+from faktory_core.plugins.redis_store.store import _digest, _split_cursor, _surely_not
 from faktory_core.plugins.redis_store.wakeup import Waiter, Wakeups, parse_message
 from faktory_core.store import FailureOutcome
 from faktory_core.testing import FakeClock
@@ -61,6 +61,10 @@ def _same_score(raw: redis.Redis, count: int) -> list[str]:
     return [_text(member) for member in raw.zrange("retries", 0, -1)]
 
 
+def _digest_of(raw: redis.Redis, rank: int) -> str:
+    return _digest(raw.zrange("retries", rank, rank)[0])
+
+
 def _text(member: bytes) -> str:
     return str(json.loads(member)["jid"])
 
@@ -91,7 +95,8 @@ async def test_a_wrong_or_missing_rank_hint_only_costs_time(
     store: RedisStore, raw: redis.Redis, hint: str
 ) -> None:
     jids = _same_score(raw, 300)
-    cursor = f"{hint}{fstr(3.0)}|{jids[149]}"
+    cursor = f"{hint}{_digest_of(raw, 149)}:{fstr(3.0)}|{jids[149]}" if hint else ""
+    cursor = cursor or f"{fstr(3.0)}|{jids[149]}"  # a plain entry key: found by its jid
     page, _ = await store.set_scan(SortedSet.RETRIES, JobFilter(), cursor, 10)
     assert [entry.job.jid for entry in page] == jids[150:160]
 
@@ -99,14 +104,49 @@ async def test_a_wrong_or_missing_rank_hint_only_costs_time(
 @pytest.mark.parametrize(
     ("cursor", "split"),
     [
-        ("12:1.5|a:b", ("12", "1.5|a:b")),
-        ("1.5|a:b", ("", "1.5|a:b")),
-        ("x:1.5|j", ("", "x:1.5|j")),
-        ("7:", ("7", "")),
+        ("12:0123456789abcdef:1.5|a:b", ("12", "0123456789abcdef", "1.5|a:b")),
+        ("1.5|a:b", ("", "", "1.5|a:b")),
+        ("x:1.5|j", ("", "", "x:1.5|j")),
+        ("²:0123456789abcdef:1.0|x", ("", "0123456789abcdef", "1.0|x")),  # not ASCII
+        ("99999999999999999999:zz:1.0|x", ("", "", "1.0|x")),  # too long; not a digest
     ],
 )
-def test_cursor_split(cursor: str, split: tuple[str, str]) -> None:
+def test_cursor_split(cursor: str, split: tuple[str, str, str]) -> None:
     assert _split_cursor(cursor) == split
+
+
+@pytest.mark.parametrize("hint", ["²", "99999999999999999999", "-1", "1e3"])
+async def test_a_hint_from_a_url_never_reaches_redis_unchecked(
+    store: RedisStore, raw: redis.Redis, hint: str
+) -> None:
+    jids = _same_score(raw, 30)
+    cursor = f"{hint}:{_digest_of(raw, 9)}:{fstr(3.0)}|{jids[9]}"
+    page, _ = await store.set_scan(SortedSet.RETRIES, JobFilter(), cursor, 5)
+    assert [entry.job.jid for entry in page] == jids[10:15]
+
+
+async def test_a_walk_passes_members_it_cannot_find_by_jid(
+    store: RedisStore, raw: redis.Redis
+) -> None:
+    """A jid written with escapes, and a member that is not a job, sitting at page ends: the
+    cursor's digest finds them, so the walk neither stops early nor goes round in circles."""
+    members = [
+        b'{"jid":"a\\"000001","jobtype":"T","args":[],"queue":"default"}',
+        b'{"jid":"b\\\\000002","jobtype":"T","args":[],"queue":"default"}',
+        b"not json at all",
+        *(make_job(jid=f"plain-{n:07d}").encode() for n in range(5)),
+    ]
+    raw.zadd("retries", dict.fromkeys(members, 3.0))
+    readable = sorted(json.loads(m)["jid"] for m in members if m.startswith(b"{"))
+    for count in (1, 2, 3):
+        seen: list[str] = []
+        cursor, steps = "", 0
+        while steps == 0 or cursor:
+            page, cursor = await store.set_scan(SortedSet.RETRIES, JobFilter(), cursor, count)
+            seen.extend(entry.job.jid for entry in page)
+            steps += 1
+            assert steps <= len(members), "the walk goes round in circles"
+        assert sorted(seen) == readable  # each once: none missed, none twice
 
 
 async def test_non_json_in_a_queue_is_moved_aside(store: RedisStore, raw: redis.Redis) -> None:
