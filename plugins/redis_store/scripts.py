@@ -333,14 +333,27 @@ return added
 
 # -- sorted sets --------------------------------------------------------------------------------
 
-# KEYS: set, queues   ARGV: channel, prefix, then (member, queue, job) triples
-# Move entries to their queues (LPUSH, as a push), each only if this call removed it.
-ENQUEUE = """
+# Whether ZREM of a member seen with a score removed it: only when it still has that score (a
+# member put back with another score is another entry), so every move re-checks what it saw.
+_TAKE = """
+local function take(set, member, score)
+  local now = redis.call('ZSCORE', set, member)
+  if not now or tonumber(now) ~= tonumber(score) then return false end
+  redis.call('ZREM', set, member)
+  return true
+end
+"""
+
+# KEYS: set, queues   ARGV: channel, prefix, then (member, score, queue, job) quadruples
+# Move entries to their queues (LPUSH, as a push), each only if this call took it.
+ENQUEUE = (
+    _TAKE
+    + """
 local moved, woken = 0, {}
-for i = 3, #ARGV, 3 do
-  if redis.call('ZREM', KEYS[1], ARGV[i]) == 1 then
-    local name = ARGV[i + 1]
-    redis.call('LPUSH', ARGV[2] .. 'q:' .. name, ARGV[i + 2])
+for i = 3, #ARGV, 4 do
+  if take(KEYS[1], ARGV[i], ARGV[i + 1]) then
+    local name = ARGV[i + 2]
+    redis.call('LPUSH', ARGV[2] .. 'q:' .. name, ARGV[i + 3])
     redis.call('SADD', KEYS[2], name)
     woken[name] = (woken[name] or 0) + 1
     moved = moved + 1
@@ -349,18 +362,34 @@ end
 for name, n in pairs(woken) do redis.call('PUBLISH', ARGV[1], name .. ' ' .. n) end
 return moved
 """
+)
 
-# KEYS: set, dead   ARGV: score, member...
-KILL = """
+# KEYS: set, dead   ARGV: new score, then (member, score) pairs
+KILL = (
+    _TAKE
+    + """
 local moved = 0
-for i = 2, #ARGV do
-  if redis.call('ZREM', KEYS[1], ARGV[i]) == 1 then
+for i = 2, #ARGV, 2 do
+  if take(KEYS[1], ARGV[i], ARGV[i + 1]) then
     redis.call('ZADD', KEYS[2], ARGV[1], ARGV[i])
     moved = moved + 1
   end
 end
 return moved
 """
+)
+
+# KEYS: set   ARGV: (member, score) pairs
+DISCARD = (
+    _TAKE
+    + """
+local removed = 0
+for i = 1, #ARGV, 2 do
+  if take(KEYS[1], ARGV[i], ARGV[i + 1]) then removed = removed + 1 end
+end
+return removed
+"""
+)
 
 # KEYS: set, corrupt   ARGV: member...
 QUARANTINE = """
@@ -644,6 +673,7 @@ _SOURCES = {
     "expired": EXPIRED,
     "enqueue": ENQUEUE,
     "kill": KILL,
+    "discard": DISCARD,
     "quarantine": QUARANTINE,
     "clear": CLEAR,
     "scan": SCAN,
@@ -685,6 +715,7 @@ class Scripts:
     expired: Script
     enqueue: Script
     kill: Script
+    discard: Script
     quarantine: Script
     clear: Script
     scan: Script

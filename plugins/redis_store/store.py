@@ -679,10 +679,8 @@ class RedisStore:
                 wanted.setdefault(parsed[0], set()).add(parsed[1])
         name = self.keys.set(which)
         groups: dict[float, list[Pair]] = {}
-        for at, jids in wanted.items():
-            kept = self._groups.candidates(name, at, {j.encode() for j in jids}) if acting else None
-            if kept is not None:
-                groups[at] = kept
+        if acting:
+            groups = await self._kept_candidates(name, wanted)
         unread = [at for at in wanted if at not in groups]
         if unread:
             replies = await self._r.many(
@@ -704,6 +702,27 @@ class RedisStore:
                 if entry is not None and entry.job.jid in jids:
                     found[member] = entry
         return found
+
+    async def _kept_candidates(
+        self, name: str, wanted: dict[float, set[str]]
+    ) -> dict[float, list[Pair]]:
+        """Candidates from the kept group for the scores it has, if Redis still counts as many
+        members there as it holds (one ZCOUNT; else those scores are read again)."""
+        kept: dict[float, tuple[list[Pair], int]] = {}
+        for at, jids in wanted.items():
+            found = self._groups.candidates(name, at, {jid.encode() for jid in jids})
+            if found is not None:
+                kept[at] = found
+        if not kept:
+            return {}
+        counts = await self._r.many(("ZCOUNT", name, fstr(at), fstr(at)) for at in kept)
+        still = {}
+        for (at, (pairs, size)), count in zip(kept.items(), counts, strict=True):
+            if int(count) == size:
+                still[at] = pairs
+        if len(still) < len(kept):
+            self._groups.forget()
+        return still
 
     @map_errors
     async def set_get(self, which: SortedSet, key: str) -> SetEntry | None:
@@ -750,7 +769,8 @@ class RedisStore:
         found = await self._find(which, keys, acting=True)
         if not found:
             return 0
-        removed = int(await self._r.execute("ZREM", self.keys.set(which), *found))
+        args = [arg for member, entry in found.items() for arg in (member, fstr(entry.score))]
+        removed = int(await self._s.discard(keys=[self.keys.set(which)], args=args))
         self._groups.acted_on(self.keys.set(which), found)
         return removed
 
@@ -774,7 +794,7 @@ class RedisStore:
         args: list[Arg] = [self.keys.pushed, self.keys.prefix]
         for member, entry in entries:
             job = attrs.evolve(entry.job, enqueued_at=stamp)
-            args.extend((member, job.queue, job.encode()))
+            args.extend((member, fstr(entry.score), job.queue, job.encode()))
         keys = [self.keys.set(which), self.keys.queues]
         return int(await self._s.enqueue(keys=keys, args=args))
 
@@ -784,7 +804,8 @@ class RedisStore:
         if not found:
             return 0
         set_keys = [self.keys.set(which), self.keys.set(SortedSet.DEAD)]
-        moved = int(await self._s.kill(keys=set_keys, args=[fstr(score), *found]))
+        args = [arg for member, entry in found.items() for arg in (member, fstr(entry.score))]
+        moved = int(await self._s.kill(keys=set_keys, args=[fstr(score), *args]))
         self._groups.acted_on(self.keys.set(which), found)
         return moved
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 
+import anyio
 import pytest
 import redis
 
 from faktory_core.model import SortedSet
 from faktory_core.plugins.redis_store import RedisStore
+from faktory_core.plugins.redis_store import groups as groups_module
 from faktory_core.plugins.redis_store.codec import fstr
 from faktory_core.plugins.redis_store.groups import KEEP_FROM, KEEP_SECONDS, Groups, jids_written
 from faktory_core.testing.contract import make_job
@@ -94,7 +96,9 @@ def test_groups_keep_only_large_groups_for_a_while() -> None:
     odd = (b'{"j\\u0069d":"j-escaped"}', 2.0)  # its jid is not certain without decoding
     groups.keep("retries", 2.0, [*members, odd])
     assert groups.candidates("retries", 2.0, {b"j1", b"j2"}) is not None
-    assert set(groups.candidates("retries", 2.0, {b"j1"}) or ()) == {members[1], odd}
+    found = groups.candidates("retries", 2.0, {b"j1"})
+    assert found is not None
+    assert (set(found[0]), found[1]) == ({members[1], odd}, KEEP_FROM + 1)
     assert groups.candidates("dead", 2.0, {b"j1"}) is None
     assert groups.candidates("retries", 3.0, {b"j1"}) is None
     assert groups.candidates("retries", 2.0, {b"unknown"}) is None  # and the group is dropped
@@ -102,7 +106,7 @@ def test_groups_keep_only_large_groups_for_a_while() -> None:
 
     groups.keep("retries", 2.0, [*members, odd])
     groups.acted_on("retries", [members[1][0], odd[0]])
-    assert groups.candidates("retries", 2.0, {b"j3"}) == [members[3]]
+    assert groups.candidates("retries", 2.0, {b"j3"}) == ([members[3]], KEEP_FROM - 1)
     now[0] += KEEP_SECONDS + 1
     assert groups.candidates("retries", 2.0, {b"j3"}) is None
 
@@ -123,3 +127,44 @@ def test_groups_keep_only_large_groups_for_a_while() -> None:
 )
 def test_jids_written(member: bytes, written: list[bytes] | None) -> None:
     assert jids_written(member) == written
+
+
+async def test_an_entry_added_since_is_not_missed(
+    pair: tuple[RedisStore, RedisStore], raw: redis.Redis
+) -> None:
+    """A second copy of a jid at the same score (a PUSH of a scheduled job sent twice) arrives
+    after the group was kept: Redis counts one more member, so the group is read again."""
+    a, b = pair
+    keys = _fill(raw, SIZE)
+    assert await a.set_remove(SortedSet.RETRIES, keys[:CHUNK]) == CHUNK
+    copy = make_job(jid="group-0000600", args=["the second copy"])
+    await b.set_add(SortedSet.RETRIES, SCORE, copy)
+    assert await a.set_remove(SortedSet.RETRIES, [keys[600]]) == 2
+
+
+async def test_an_entry_moved_to_another_score_is_not_acted_on(
+    pair: tuple[RedisStore, RedisStore], raw: redis.Redis
+) -> None:
+    """The same member given another score (the same set, the same bytes) is another entry:
+    every acting script checks the score it was seen with."""
+    a, _ = pair
+    keys = _fill(raw, SIZE)
+    assert await a.set_remove(SortedSet.RETRIES, keys[:CHUNK]) == CHUNK
+    member = raw.zrangebyscore("retries", SCORE, SCORE)[0]
+    jid = json.loads(member)["jid"]
+    raw.zadd("retries", {member: 99.0})
+    raw.zadd("retries", {make_job().encode(): SCORE})  # the count stays what a expects
+    key = f"{fstr(SCORE)}|{jid}"
+    assert await a.set_get(SortedSet.RETRIES, key) is None
+    assert await a.set_remove(SortedSet.RETRIES, [key]) == 0
+    assert await a.set_kill(SortedSet.RETRIES, [key], 5.0) == 0
+    assert raw.zscore("retries", member) == 99.0
+
+
+async def test_a_kept_group_is_let_go(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(groups_module, "KEEP_SECONDS", 0.05)
+    groups = Groups()
+    groups.keep("retries", 1.0, [(f'{{"jid":"j{n}"}}'.encode(), 1.0) for n in range(KEEP_FROM)])
+    assert groups._kept is not None
+    await anyio.sleep(0.2)
+    assert groups._kept is None
