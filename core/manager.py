@@ -45,6 +45,8 @@ MAX_BACKTRACE_LINES = 50
 #: Bulk set operations (MUTATE, web UI "all") work in chunks of this many entries, yielding
 #: to other tasks between chunks so a huge set never stalls the server.
 MUTATE_CHUNK = 500
+#: Jobs of one PUSHB handed to ``Store.push_many`` at a time (one script on Redis).
+PUSH_CHUNK = 1000
 
 
 @attrs.frozen
@@ -64,6 +66,11 @@ class FailInfo:
             message=_truncate(message.strip() or "unknown", MAX_MESSAGE_BYTES),
             backtrace=tuple(backtrace[:MAX_BACKTRACE_LINES]),
         )
+
+
+def _error_text(exc: FaktoryError) -> str:
+    """A job's entry in PUSHB's answer: the message, with its code unless that is ``ERR``."""
+    return exc.message if exc.code == "ERR" else exc.wire_text()
 
 
 def _check_push(job: Job) -> None:
@@ -145,8 +152,9 @@ class Manager:
 
     async def push_bulk(self, items: Iterable[Any]) -> dict[str, str]:
         """PUSHB: each job checked and pushed on its own; returns jid → error text for the
-        failures. With no push middleware the jobs due now go to the store together (one
-        script on Redis instead of one round trip a job); middleware sees one job at a time."""
+        failures. With no push middleware the jobs due now go to the store together, up to
+        PUSH_CHUNK at a time (one script on Redis instead of one round trip a job); middleware
+        sees one job at a time."""
         created_at = format_ts(self.clock.now())
         errors: dict[str, str] = {}
         ready: list[Job] = []
@@ -162,11 +170,25 @@ class Manager:
                     _check_push(job)
                     await self._place(job, ready)
             except FaktoryError as exc:
-                key = jid if isinstance(jid, str) else ""
-                errors[key] = exc.message if exc.code == "ERR" else exc.wire_text()
-        if ready:
-            await self.store.push_many(ready)
+                errors[jid if isinstance(jid, str) else ""] = _error_text(exc)
+        await self._push_ready(ready, errors)
         return errors
+
+    async def _push_ready(self, ready: list[Job], errors: dict[str, str]) -> None:
+        """Push chunk by chunk. When the store fails, that chunk's jobs and every later one's
+        are reported by jid, as a failed PUSH of each would be (the client may send those
+        again); the jobs of the chunks before are in, and not reported."""
+        failure: FaktoryError | None = None
+        for start in range(0, len(ready), PUSH_CHUNK):
+            chunk = ready[start : start + PUSH_CHUNK]
+            if failure is None:
+                try:
+                    await self.store.push_many(chunk)
+                    continue
+                except FaktoryError as exc:
+                    failure = exc
+            for job in chunk:
+                errors[job.jid] = _error_text(failure)
 
     # -- fetch, ack, fail -----------------------------------------------------------------------
 

@@ -85,8 +85,9 @@ class Store(Protocol):
         """Append a job (``enqueued_at`` already set) to its queue, registering the queue."""
 
     async def push_many(self, jobs: Sequence[Job]) -> None:
-        """``push`` each job, in order (PUSHB's jobs that no middleware looks at). A store
-        that can does it in one step, all or nothing, rather than one round trip a job."""
+        """``push`` each job, in order: PUSHB's jobs that no middleware looks at, up to 1,000
+        at a time. A store that can does it in one step rather than one round trip a job.
+        When it raises, the caller reports every one of these jobs as failed."""
 
     async def fetch(
         self, queues: Sequence[str], wid: str, now: float, timeout: float

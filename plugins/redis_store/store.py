@@ -433,8 +433,8 @@ class RedisStore:
 
     @map_errors
     async def push_many(self, jobs: Sequence[Job]) -> None:
-        """One script per :data:`PAGE` jobs: all of a chunk or none of it, and Redis is never
-        held long by one huge batch."""
+        """One script per :data:`PAGE` jobs (the manager sends no more at a time), so Redis is
+        never held long by one huge batch."""
         for start in range(0, len(jobs), PAGE):
             args: list[Arg] = [self.keys.pushed, self.keys.prefix]
             for job in jobs[start : start + PAGE]:
