@@ -8,16 +8,24 @@ Each store picks a node id when it opens and keeps ``fc:node:<id>`` alive in Red
 elsewhere, or any server's worker reaper, drops the dead node's fields, and a record left with
 no live connection is removed -- as Faktory removes a record when its last connection closes. A
 server that stops cleanly deletes its key.
+
+A server that is alive can still see its key lapse: Redis unreachable, or the server stalled,
+for longer than the TTL. Its workers' counts (and a record left with none) may then have been
+dropped by another server. So each store also keeps its own count per wid (:class:`Mine`), with
+the last record it saw; when a refresh finds the key gone (``SET ... GET`` answers nil), it puts
+its counts back, and a record that went is written again from what it last saw.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 import anyio
+import attrs
 
+from faktory_core.model import WorkerInfo
 from faktory_core.plugins.redis_store.background import Background
 
 log = logging.getLogger("faktory_core.plugins.redis_store")
@@ -31,6 +39,32 @@ REFRESH_SECONDS = 2.0
 
 def new_node_id() -> str:
     return secrets.token_hex(6)
+
+
+@attrs.define
+class Mine:
+    """This server's connections per worker, with the last record of each it saw."""
+
+    _workers: dict[str, tuple[WorkerInfo, int]] = attrs.field(factory=dict)
+
+    def connected(self, record: WorkerInfo) -> None:
+        _, count = self._workers.get(record.wid, (record, 0))
+        self._workers[record.wid] = (record, count + 1)
+
+    def disconnected(self, wid: str) -> None:
+        record, count = self._workers.get(wid, (None, 0))
+        if record is None or count <= 1:
+            self._workers.pop(wid, None)
+        else:
+            self._workers[wid] = (record, count - 1)
+
+    def seen(self, record: WorkerInfo) -> None:
+        """A newer record (a BEAT's answer), kept for a re-registration."""
+        if record.wid in self._workers:
+            self._workers[record.wid] = (record, self._workers[record.wid][1])
+
+    def __iter__(self) -> Iterator[tuple[WorkerInfo, int]]:
+        return iter(list(self._workers.values()))
 
 
 class NodeBeat:

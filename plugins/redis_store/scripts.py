@@ -547,6 +547,19 @@ redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return redis.call('HGETALL', KEYS[2])
 """
 
+# KEYS: workers, worker:<wid>   ARGV: wid, ttl ms, node field, count, then field/value pairs of
+# the record as last seen. This node's count, put back after its key lapsed (nodes.py); a
+# record that went meanwhile is written again.
+WORKER_REASSERT = """
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  redis.call('HSET', KEYS[2], unpack(ARGV, 5))
+end
+redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return 0
+"""
+
 # KEYS: workers, worker:<wid>   ARGV: wid, node field, node key prefix
 # One connection fewer through this node; the record goes with its last live connection.
 WORKER_DISCONNECT = (
@@ -683,6 +696,7 @@ _SOURCES = {
     "kv_delete": KV_DELETE,
     "worker_connect": WORKER_CONNECT,
     "worker_disconnect": WORKER_DISCONNECT,
+    "worker_reassert": WORKER_REASSERT,
     "worker_beat": WORKER_BEAT,
     "worker_signal": WORKER_SIGNAL,
     "worker_reap": WORKER_REAP,
@@ -725,6 +739,7 @@ class Scripts:
     kv_delete: Script
     worker_connect: Script
     worker_disconnect: Script
+    worker_reassert: Script
     worker_beat: Script
     worker_signal: Script
     worker_reap: Script

@@ -68,7 +68,7 @@ from faktory_core.plugins.redis_store.connection import (
 from faktory_core.plugins.redis_store.groups import Groups, Pair, jids_written
 from faktory_core.plugins.redis_store.keys import Keys
 from faktory_core.plugins.redis_store.link import Arg, Link
-from faktory_core.plugins.redis_store.nodes import NODE_TTL_SECONDS, NodeBeat, new_node_id
+from faktory_core.plugins.redis_store.nodes import NODE_TTL_SECONDS, Mine, NodeBeat, new_node_id
 from faktory_core.plugins.redis_store.scripts import Scripts
 from faktory_core.plugins.redis_store.supervisor import LOAD_SECONDS, LocalRedis
 from faktory_core.plugins.redis_store.wakeup import Listener, Waiter, Wakeups
@@ -229,6 +229,7 @@ class RedisStore:
     #: This server among those sharing the Redis, and what keeps it alive (see :mod:`.nodes`).
     node: str = attrs.field(factory=new_node_id, init=False)
     _beat: NodeBeat | None = attrs.field(default=None, init=False)
+    _mine: Mine = attrs.field(factory=Mine, init=False)
     #: Wids that another server's reaper dropped, whose connections here are still to close.
     _reaped_elsewhere: set[str] = attrs.field(factory=set, init=False)
     #: The last large same-score group read to act on (see :mod:`.groups`).
@@ -1001,7 +1002,24 @@ class RedisStore:
 
     async def _refresh_node(self) -> None:
         key = self.keys.node(self.node)
-        await self._r.execute("SET", key, "1", "PX", int(NODE_TTL_SECONDS * 1000))
+        previous = await self._r.execute("SET", key, "1", "PX", int(NODE_TTL_SECONDS * 1000), "GET")
+        if previous is None:
+            await self._reassert()
+
+    async def _reassert(self) -> None:
+        """The key had lapsed (or this is the start): put this server's counts back."""
+        mine = list(self._mine)
+        for record, count in mine:
+            keys = [self.keys.workers, self.keys.worker(record.wid)]
+            args = [record.wid, WORKER_TTL_MS, f"c:{self.node}", count, *encode_worker(record)]
+            await self._s.worker_reassert(keys=keys, args=args)
+        if mine:
+            log.warning(
+                "this server's presence key in Redis had lapsed (Redis unreachable, or this "
+                "server stalled, for over %ss); its %d worker(s) are registered again",
+                NODE_TTL_SECONDS,
+                len(mine),
+            )
 
     def _on_reaped(self, data: bytes) -> None:
         """``"<node> <wid>"`` from a reaper: another server's drop, to close here as well."""
@@ -1016,12 +1034,14 @@ class RedisStore:
         record = self._worker(info.wid, await self._s.worker_connect(keys=keys, args=args))
         if record is None:
             raise StoreError(f"the record of worker {info.wid} is unreadable")
+        self._mine.connected(record)
         return record
 
     @map_errors
     async def worker_disconnect(self, wid: str) -> None:
         keys = [self.keys.workers, self.keys.worker(wid)]
         args = [wid, f"c:{self.node}", self.keys.node_prefix]
+        self._mine.disconnected(wid)  # the connection is gone, whatever Redis answers
         await self._s.worker_disconnect(keys=keys, args=args)
 
     @map_errors
@@ -1031,7 +1051,10 @@ class RedisStore:
         state = "" if requested is None else requested.value
         args: list[Arg] = [rss_kb, state, fstr(now), WORKER_TTL_MS]
         flat = await self._s.worker_beat(keys=[self.keys.worker(wid)], args=args)
-        return self._worker(wid, flat) if flat else None
+        record = self._worker(wid, flat) if flat else None
+        if record is not None:
+            self._mine.seen(record)
+        return record
 
     @map_errors
     async def worker_signal(self, wids: Collection[str] | None, state: WorkerState) -> int:
@@ -1054,13 +1077,18 @@ class RedisStore:
     async def reap_workers(self, older_than: float) -> list[str]:
         """Drop silent workers (telling the other servers), and records whose every server is
         gone; answer the wids whose connections to close here: reaped by this server or, since
-        the last call, by another."""
+        the last call, by another -- unless the worker has registered again since (a new
+        connection somewhere), which the late close here must not cut off."""
         await self._refresh_node()  # this server is alive, whatever its beat task managed
         args = [self.keys.worker_prefix, fstr(older_than), self.keys.node_prefix, self.node]
         keys = [self.keys.workers, self.keys.reaped]
         reaped = [_text(wid) for wid in await self._s.worker_reap(keys=keys, args=args)]
-        elsewhere, self._reaped_elsewhere = self._reaped_elsewhere, set()
-        return reaped + sorted(elsewhere - set(reaped))
+        elsewhere = sorted(self._reaped_elsewhere - set(reaped))
+        self._reaped_elsewhere = set()
+        if elsewhere:
+            back = await self._r.many(("EXISTS", self.keys.worker(wid)) for wid in elsewhere)
+            reaped += [wid for wid, exists in zip(elsewhere, back, strict=True) if not exists]
+        return reaped
 
 
 def _surely_not(member: bytes, jids: set[bytes]) -> bool:

@@ -364,3 +364,41 @@ async def test_flush_on_one_keeps_the_workers_of_the_other(
     beat = await b.worker_beat("wid-f", 10, None, now + 1)
     assert beat is not None
     assert (beat.state, beat.connections) == (WorkerState.QUIET, 1)
+
+
+async def test_a_live_server_whose_key_lapsed_registers_its_workers_again(
+    pair: tuple[RedisStore, RedisStore], clock: FakeClock, redis_url: str
+) -> None:
+    """a is alive but its key lapsed (Redis out of reach, or a stalled a, for over 15 s): b
+    drops a's counts and the record. a's next refresh finds its key gone and puts back its
+    counts, and the record as a last saw it -- quiet stays quiet."""
+    a, b = pair
+    now = clock.now()
+    await a.worker_connect(WorkerInfo("wid-l", "host", 7, last_beat=now))
+    await a.worker_connect(WorkerInfo("wid-l", "host", 7, last_beat=now))
+    await b.worker_signal(["wid-l"], WorkerState.QUIET)
+    assert await a.worker_beat("wid-l", 10, None, now + 1) is not None  # a sees "quiet"
+    with redis.Redis.from_url(redis_url) as raw:
+        raw.delete(f"fc:node:{a.node}")
+    assert await b.reap_workers(now - 60) == []
+    assert await b.workers() == []
+    await a.reap_workers(now - 60)  # refreshes a's key first, as its beat task does
+    [record] = await b.workers()
+    assert (record.wid, record.connections, record.state) == ("wid-l", 2, WorkerState.QUIET)
+    await a.worker_disconnect("wid-l")
+    await a.worker_disconnect("wid-l")
+    assert await b.workers() == []
+
+
+async def test_a_worker_back_since_its_reap_elsewhere_is_left_alone(
+    pair: tuple[RedisStore, RedisStore], clock: FakeClock
+) -> None:
+    a, b = pair
+    now = clock.now()
+    await b.worker_connect(WorkerInfo("wid-r", last_beat=now))
+    assert await a.reap_workers(now + 61) == ["wid-r"]
+    await a.worker_connect(WorkerInfo("wid-r", last_beat=now + 62))  # it reconnected, to a
+    with anyio.fail_after(WAKE_SECONDS * 10):
+        while "wid-r" not in b._reaped_elsewhere:  # noqa: ASYNC110 -- the message is in
+            await anyio.sleep(0.01)
+    assert await b.reap_workers(now + 61) == []
