@@ -147,11 +147,11 @@ class Connection:
         hello = self.hello
         if hello is None or not hello.wid:
             return
-        self.session.wid = hello.wid
         info = WorkerInfo(
             wid=hello.wid, hostname=hello.hostname, pid=hello.pid, labels=hello.labels
         )
         await self.server.manager.connect_worker(info)
+        self.session.wid = hello.wid  # only once counted: leaving counts it down
 
     async def _leave(self, counted: bool) -> None:
         if counted:

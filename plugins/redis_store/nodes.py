@@ -43,20 +43,40 @@ def new_node_id() -> str:
 
 @attrs.define
 class Mine:
-    """This server's connections per worker, with the last record of each it saw."""
+    """This server's connections per worker, with the last record of each it saw.
+
+    A reap deletes a record with its counts, while this server's connections of that worker may
+    stay open a while: they become *stale* -- no longer counted in Redis -- and the disconnects
+    that follow use up stale ones first, so they never count down a registration made since
+    (the store cannot tell one connection of a wid from another; the totals come out right)."""
 
     _workers: dict[str, tuple[WorkerInfo, int]] = attrs.field(factory=dict)
+    _stale: dict[str, int] = attrs.field(factory=dict)
 
     def connected(self, record: WorkerInfo) -> None:
         _, count = self._workers.get(record.wid, (record, 0))
         self._workers[record.wid] = (record, count + 1)
 
-    def disconnected(self, wid: str) -> None:
-        record, count = self._workers.get(wid, (None, 0))
-        if record is None or count <= 1:
-            self._workers.pop(wid, None)
-        else:
+    def disconnected(self, wid: str) -> bool:
+        """Count one connection down; False when Redis has nothing to count down for it (a
+        stale one, or one never counted here)."""
+        stale = self._stale.pop(wid, 0)
+        if stale:
+            if stale > 1:
+                self._stale[wid] = stale - 1
+            return False
+        record, count = self._workers.pop(wid, (None, 0))
+        if record is None:
+            return False
+        if count > 1:
             self._workers[wid] = (record, count - 1)
+        return True
+
+    def reaped(self, wid: str) -> None:
+        """The record is gone, with the counts of this server's connections of ``wid``."""
+        _, count = self._workers.pop(wid, (None, 0))
+        if count:
+            self._stale[wid] = self._stale.get(wid, 0) + count
 
     def seen(self, record: WorkerInfo) -> None:
         """A newer record (a BEAT's answer), kept for a re-registration."""

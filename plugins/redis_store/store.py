@@ -91,8 +91,7 @@ KV_GRACE_MS = 1000
 CAS_TRIES = 8
 #: Unreadable jobs a single fetch steps over (moving them aside) before answering.
 CORRUPT_SKIPS = 16
-#: Entries read per round trip when a whole set is walked (reindex, queue_delete), and jobs
-#: pushed per script by ``push_many``.
+#: Entries read per round trip when a whole set is walked (reindex, queue_delete).
 PAGE = 1000
 #: Reservations this server made that :class:`Made` remembers, at most.
 MADE_LIMIT = 8192
@@ -230,6 +229,10 @@ class RedisStore:
     node: str = attrs.field(factory=new_node_id, init=False)
     _beat: NodeBeat | None = attrs.field(default=None, init=False)
     _mine: Mine = attrs.field(factory=Mine, init=False)
+    #: Held by connect, disconnect, the reap and a refresh: counts are read and written in turn.
+    _workers_lock: anyio.Lock = attrs.field(factory=anyio.Lock, init=False)
+    #: A lapse was seen and the counts are not all back yet (a failed re-registration retries).
+    _reassert_pending: bool = attrs.field(default=False, init=False)
     #: Wids that another server's reaper dropped, whose connections here are still to close.
     _reaped_elsewhere: set[str] = attrs.field(factory=set, init=False)
     #: The last large same-score group read to act on (see :mod:`.groups`).
@@ -333,6 +336,7 @@ class RedisStore:
         listener, self._listener = self._listener, None
         if listener is not None:
             await listener.stop()
+        self._groups.forget()
         beat, self._beat = self._beat, None
         if beat is not None:
             await beat.stop()
@@ -434,12 +438,12 @@ class RedisStore:
 
     @map_errors
     async def push_many(self, jobs: Sequence[Job]) -> None:
-        """One script per :data:`PAGE` jobs (the manager sends no more at a time), so Redis is
-        never held long by one huge batch."""
-        for start in range(0, len(jobs), PAGE):
-            args: list[Arg] = [self.keys.pushed, self.keys.prefix]
-            for job in jobs[start : start + PAGE]:
-                args.extend((job.queue, job.encode()))
+        """One script for them all: the manager hands over PUSH_CHUNK (1,000) at most, and
+        reports every one of them as failed when this raises."""
+        args: list[Arg] = [self.keys.pushed, self.keys.prefix]
+        for job in jobs:
+            args.extend((job.queue, job.encode()))
+        if jobs:
             await self._s.push_many(keys=[self.keys.queues], args=args)
 
     @map_errors
@@ -1001,10 +1005,16 @@ class RedisStore:
             return None
 
     async def _refresh_node(self) -> None:
-        key = self.keys.node(self.node)
-        previous = await self._r.execute("SET", key, "1", "PX", int(NODE_TTL_SECONDS * 1000), "GET")
-        if previous is None:
-            await self._reassert()
+        """Renew this server's key; if it had lapsed, put the counts back. One at a time (the
+        beat task and the reaper both refresh), and no connect or disconnect meanwhile."""
+        async with self._workers_lock:
+            key = self.keys.node(self.node)
+            ttl = int(NODE_TTL_SECONDS * 1000)
+            previous = await self._r.execute("SET", key, "1", "PX", ttl, "GET")
+            if previous is None or self._reassert_pending:
+                self._reassert_pending = True
+                await self._reassert()
+                self._reassert_pending = False
 
     async def _reassert(self) -> None:
         """The key had lapsed (or this is the start): put this server's counts back."""
@@ -1026,23 +1036,28 @@ class RedisStore:
         node, _, wid = data.decode("utf-8", "replace").partition(" ")
         if node != self.node and wid:
             self._reaped_elsewhere.add(wid)
+            self._mine.reaped(wid)  # now: a disconnect must not count down a new registration
 
     @map_errors
     async def worker_connect(self, info: WorkerInfo) -> WorkerInfo:
         keys = [self.keys.workers, self.keys.worker(info.wid)]
         args = [info.wid, WORKER_TTL_MS, f"c:{self.node}", *encode_worker(info)]
-        record = self._worker(info.wid, await self._s.worker_connect(keys=keys, args=args))
-        if record is None:
-            raise StoreError(f"the record of worker {info.wid} is unreadable")
-        self._mine.connected(record)
+        async with self._workers_lock:
+            flat = await self._s.worker_connect(keys=keys, args=args)
+            record = self._worker(info.wid, flat)
+            if record is None:
+                raise StoreError(f"the record of worker {info.wid} is unreadable")
+            self._mine.connected(record)
         return record
 
     @map_errors
     async def worker_disconnect(self, wid: str) -> None:
         keys = [self.keys.workers, self.keys.worker(wid)]
         args = [wid, f"c:{self.node}", self.keys.node_prefix]
-        self._mine.disconnected(wid)  # the connection is gone, whatever Redis answers
-        await self._s.worker_disconnect(keys=keys, args=args)
+        async with self._workers_lock:
+            # The connection is gone, whatever Redis answers.
+            if self._mine.disconnected(wid):
+                await self._s.worker_disconnect(keys=keys, args=args)
 
     @map_errors
     async def worker_beat(
@@ -1082,7 +1097,10 @@ class RedisStore:
         await self._refresh_node()  # this server is alive, whatever its beat task managed
         args = [self.keys.worker_prefix, fstr(older_than), self.keys.node_prefix, self.node]
         keys = [self.keys.workers, self.keys.reaped]
-        reaped = [_text(wid) for wid in await self._s.worker_reap(keys=keys, args=args)]
+        async with self._workers_lock:
+            reaped = [_text(wid) for wid in await self._s.worker_reap(keys=keys, args=args)]
+            for wid in reaped:
+                self._mine.reaped(wid)
         elsewhere = sorted(self._reaped_elsewhere - set(reaped))
         self._reaped_elsewhere = set()
         if elsewhere:
@@ -1101,16 +1119,16 @@ def _surely_not(member: bytes, jids: set[bytes]) -> bool:
 
 
 def _split_cursor(cursor: str) -> tuple[str, str, str]:
-    """A scan cursor's rank hint, member digest and entry key ('' for a part it lacks; a plain
-    entry key has neither). A score never holds ':' or '|', so ':'s before the first '|' end
-    the parts; a part that is not what this store writes is ignored, not sent to Redis."""
+    """A scan cursor's rank hint, member digest and entry key ('' for a part it lacks: a plain
+    entry key has neither, an older cursor ``<rank>:<score>|<jid>`` no digest). A score never
+    holds ':' or '|', so ':'s before the first '|' end the parts; a part that is not what this
+    store writes is ignored, not sent to Redis."""
     bar = cursor.find("|")
-    head = cursor[: bar if bar >= 0 else len(cursor)]
-    parts = head.split(":")
-    if len(parts) != 3:
+    parts = cursor[: bar if bar >= 0 else len(cursor)].split(":")
+    if len(parts) not in (2, 3):
         return "", "", cursor
-    hint, digest, _ = parts
-    key = cursor[len(hint) + len(digest) + 2 :]
+    hint, digest = parts[0], parts[1] if len(parts) == 3 else ""
+    key = cursor[len(hint) + 1 + (len(digest) + 1 if len(parts) == 3 else 0) :]
     if not (hint.isascii() and hint.isdigit() and len(hint) <= 15):
         hint = ""
     if not (len(digest) == 16 and all(c in "0123456789abcdef" for c in digest)):

@@ -7,6 +7,7 @@ import anyio
 import pytest
 import redis
 
+from faktory_core.errors import StoreError
 from faktory_core.model import Reservation, SortedSet, WorkerInfo, WorkerState
 from faktory_core.plugins.redis_store import RedisSettings, RedisStore, nodes
 from faktory_core.plugins.redis_store.wakeup import POLL_SECONDS
@@ -402,3 +403,69 @@ async def test_a_worker_back_since_its_reap_elsewhere_is_left_alone(
         while "wid-r" not in b._reaped_elsewhere:  # noqa: ASYNC110 -- the message is in
             await anyio.sleep(0.01)
     assert await b.reap_workers(now + 61) == []
+
+
+async def test_a_connection_left_from_before_a_reap_does_not_count_down_a_new_registration(
+    pair: tuple[RedisStore, RedisStore], clock: FakeClock
+) -> None:
+    """W's old connection on a outlives W's reap on b; W registers again through b; then the
+    old connection closes: the new registration keeps its count."""
+    a, b = pair
+    now = clock.now()
+    await a.worker_connect(WorkerInfo("wid-o", last_beat=now))
+    assert await b.reap_workers(now + 61) == ["wid-o"]
+    with anyio.fail_after(WAKE_SECONDS * 10):
+        while "wid-o" not in a._reaped_elsewhere:  # noqa: ASYNC110 -- the message is in
+            await anyio.sleep(0.01)
+    await b.worker_connect(WorkerInfo("wid-o", last_beat=now + 62))
+    await a.worker_disconnect("wid-o")  # the old connection
+    [record] = await b.workers()
+    assert record.connections == 1
+    await b.worker_disconnect("wid-o")
+    assert await b.workers() == []
+
+
+async def test_counts_written_back_after_a_lapse_race_no_connect(
+    pair: tuple[RedisStore, RedisStore], clock: FakeClock, redis_url: str
+) -> None:
+    a, _ = pair
+    now = clock.now()
+    info = WorkerInfo("wid-c", last_beat=now)
+    await a.worker_connect(info)
+    with redis.Redis.from_url(redis_url) as raw:
+        raw.delete(f"fc:node:{a.node}")
+        raw.hdel("fc:worker:wid-c", f"c:{a.node}")
+        async with anyio.create_task_group() as group:
+            group.start_soon(a.reap_workers, now - 60)  # refreshes, finds the lapse
+            for _ in range(5):
+                group.start_soon(a.worker_connect, info)
+        assert raw.hget("fc:worker:wid-c", f"c:{a.node}") == b"6"
+
+
+async def test_a_failed_write_back_is_tried_again(
+    pair: tuple[RedisStore, RedisStore],
+    clock: FakeClock,
+    redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    a, _ = pair
+    now = clock.now()
+    await a.worker_connect(WorkerInfo("wid-t", last_beat=now))
+    original = RedisStore._reassert
+    calls: list[int] = []
+
+    async def fails_once(self: RedisStore) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise StoreError("Redis went away half way")
+        await original(self)
+
+    monkeypatch.setattr(RedisStore, "_reassert", fails_once)
+    with redis.Redis.from_url(redis_url) as raw:
+        raw.delete(f"fc:node:{a.node}")
+        raw.hdel("fc:worker:wid-t", f"c:{a.node}")
+        with pytest.raises(StoreError):
+            await a.reap_workers(now - 60)
+        assert raw.exists(f"fc:node:{a.node}")  # the key is back, the count not yet
+        await a.reap_workers(now - 60)
+        assert raw.hget("fc:worker:wid-t", f"c:{a.node}") == b"1"

@@ -106,7 +106,9 @@ async def test_a_wrong_or_missing_rank_hint_only_costs_time(
     [
         ("12:0123456789abcdef:1.5|a:b", ("12", "0123456789abcdef", "1.5|a:b")),
         ("1.5|a:b", ("", "", "1.5|a:b")),
-        ("x:1.5|j", ("", "", "x:1.5|j")),
+        ("12:1.5|a:b", ("12", "", "1.5|a:b")),  # an older cursor: a hint, no digest
+        ("x:1.5|j", ("", "", "1.5|j")),  # a hint that is not one is dropped
+        ("a:b:c:1.5|j", ("", "", "a:b:c:1.5|j")),
         ("²:0123456789abcdef:1.0|x", ("", "0123456789abcdef", "1.0|x")),  # not ASCII
         ("99999999999999999999:zz:1.0|x", ("", "", "1.0|x")),  # too long; not a digest
     ],
