@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Callable
 from typing import Any
 
 import attrs
 
 from faktory_core import jobjson
 from faktory_core.errors import InvalidJob, messages
+from faktory_core.glob import compile_glob
 from faktory_core.timefmt import BadTimestamp, format_ts, parse_ts
 
 __all__ = [
@@ -216,6 +218,36 @@ class JobFilter:
     @property
     def matches_all(self) -> bool:
         return not (self.jobtype or self.jids or self.glob or self.text or self.error)
+
+    def matcher(self) -> JobPredicate:
+        """The filter as a predicate over a job and its stored JSON (``None``: the job's own
+        encoding, made only when ``glob`` needs it). Built once per scan, called per entry;
+        the one definition the stores and the web UI share. ``error`` ignores case."""
+        if self.jids:
+            jids = frozenset(self.jids)
+            return lambda job, raw: job.jid in jids
+        pattern = compile_glob(self.glob.encode()) if self.glob else None
+        error = self.error.casefold()
+
+        def match(job: Job, raw: bytes | None) -> bool:
+            if self.jobtype and job.jobtype != self.jobtype:
+                return False
+            if pattern is not None and pattern.match(job.encode() if raw is None else raw) is None:
+                return False
+            if self.text and self.text not in jobjson.dumps(job.args).decode():
+                return False
+            if error:
+                failure = job.failure
+                if failure is None:
+                    return False
+                return error in failure.errtype.casefold() or error in failure.message.casefold()
+            return True
+
+        return match
+
+
+#: ``JobFilter.matcher()``: (job, its stored JSON or None) → whether it matches.
+JobPredicate = Callable[["Job", bytes | None], bool]
 
 
 class WorkerState(enum.StrEnum):

@@ -13,7 +13,7 @@ import itertools
 import math
 import sys
 from collections import deque
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -22,12 +22,11 @@ import anyio.to_thread
 import attrs
 from sortedcontainers import SortedDict, SortedList  # type: ignore[import-untyped]
 
-from faktory_core import jobjson
 from faktory_core.clock import Clock
-from faktory_core.glob import compile_glob
 from faktory_core.model import (
     Job,
     JobFilter,
+    JobPredicate,
     Reservation,
     SetEntry,
     SortedSet,
@@ -98,9 +97,7 @@ class _JobSet:
         self._entries.clear()
         return size
 
-    def scan(
-        self, match: Callable[[Job], bool], cursor: str, count: int
-    ) -> tuple[list[SetEntry], str]:
+    def scan(self, match: JobPredicate, cursor: str, count: int) -> tuple[list[SetEntry], str]:
         """Examine up to ``count`` entries after ``cursor``; the cursor is the last key seen."""
         count = max(count, 1)
         keys: Iterator[_SetKey] = iter(self._entries)
@@ -111,7 +108,7 @@ class _JobSet:
             keys = self._entries.irange(minimum=after, inclusive=(False, True))
         window = list(itertools.islice(keys, count + 1))
         seen = window[:count]
-        found = [self._entry(key) for key in seen if match(self._entries[key])]
+        found = [self._entry(key) for key in seen if match(self._entries[key], None)]
         return found, _format_cursor(seen[-1]) if len(window) > count else ""
 
     def _find(self, key: str) -> list[_SetKey]:
@@ -158,31 +155,6 @@ def _count_upto(keys: SortedDict | SortedList, score: float) -> int:
     before every longer tuple starting with ``x``."""
     index: int = keys.bisect_left((math.nextafter(score, math.inf),))
     return index
-
-
-def _matcher(where: JobFilter) -> Callable[[Job], bool]:
-    """The filter as a predicate; see :class:`JobFilter`. ``error`` ignores case."""
-    if where.jids:
-        jids = frozenset(where.jids)
-        return lambda job: job.jid in jids
-    tests: list[Callable[[Job], bool]] = []
-    if where.jobtype:
-        tests.append(lambda job: job.jobtype == where.jobtype)
-    if where.glob:
-        pattern = compile_glob(where.glob.encode())
-        tests.append(lambda job: pattern.match(job.encode()) is not None)
-    if where.text:
-        tests.append(lambda job: where.text in jobjson.dumps(job.args).decode())
-    if where.error:
-        tests.append(lambda job: _error_contains(job, where.error.casefold()))
-    return lambda job: all(test(job) for test in tests)
-
-
-def _error_contains(job: Job, needle: str) -> bool:
-    failure = job.failure
-    if failure is None:
-        return False
-    return needle in failure.errtype.casefold() or needle in failure.message.casefold()
 
 
 class _Reservations:
@@ -451,7 +423,7 @@ class MemoryStore:
     ) -> tuple[list[SetEntry], str]:
         """The cursor is the last key examined (``score|seq|jid``); entries added or removed
         behind it are not revisited. A cursor this store did not make ends the walk."""
-        return self._sets[which].scan(_matcher(where), cursor, count)
+        return self._sets[which].scan(where.matcher(), cursor, count)
 
     async def set_remove(self, which: SortedSet, keys: Collection[str]) -> int:
         return len(self._sets[which].pop_keys(keys))

@@ -15,7 +15,7 @@ import attrs
 
 from faktory_core.manager import MUTATE_CHUNK
 from faktory_core.model import Job, JobFilter, SetEntry, SortedSet
-from faktory_core.plugins.webui.helpers import PAGE_SIZE, job_matches
+from faktory_core.plugins.webui.helpers import PAGE_SIZE
 from faktory_core.store import Store
 
 __all__ = ["SCAN_BUDGET", "Matches", "find_in_queue", "find_in_set", "queue_matches"]
@@ -55,10 +55,11 @@ async def find_in_set(
 async def find_in_queue(store: Store, name: str, where: JobFilter, offset: int = 0) -> Matches:
     found: list[SetEntry | Job] = []
     position = offset
+    match = where.matcher()
     while True:
         jobs = await store.queue_page(name, position, MUTATE_CHUNK)
         for index, job in enumerate(jobs):
-            if job_matches(job, where):
+            if match(job, None):
                 found.append(job)
                 if len(found) == PAGE_SIZE:
                     return Matches(found, {"offset": str(position + index + 1)})
@@ -74,9 +75,10 @@ async def queue_matches(store: Store, name: str, where: JobFilter) -> list[str]:
     """The jids of every job in the queue matching ``where``, read a chunk at a time."""
     jids: list[str] = []
     position = 0
+    match = where.matcher()
     while True:
         jobs = await store.queue_page(name, position, MUTATE_CHUNK)
-        jids.extend(job.jid for job in jobs if job_matches(job, where))
+        jids.extend(job.jid for job in jobs if match(job, None))
         position += len(jobs)
         if len(jobs) < MUTATE_CHUNK:
             return jids

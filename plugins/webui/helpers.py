@@ -22,7 +22,6 @@ from litestar.exceptions import HTTPException
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_400_BAD_REQUEST
 
-from faktory_core import jobjson
 from faktory_core.model import Job, JobFilter
 from faktory_core.server.app import Server
 from faktory_core.timefmt import BadTimestamp, format_ts, parse_ts
@@ -39,7 +38,6 @@ __all__ = [
     "format_latency",
     "int_param",
     "jid_from_bkey",
-    "job_matches",
     "latency_category",
     "link",
     "page",
@@ -163,24 +161,6 @@ class FindForm:
             text=self.text,
             error=self.error,
         )
-
-
-def job_matches(job: Job, where: JobFilter) -> bool:
-    """:class:`JobFilter` applied to one job, as the stores apply it in ``set_scan``: jids
-    override the rest; jobtype is exact; text is a substring of the args' JSON; error a
-    case-insensitive substring of the error class or message."""
-    if where.jids:
-        return job.jid in where.jids
-    if where.jobtype and job.jobtype != where.jobtype:
-        return False
-    if where.text and where.text not in jobjson.dumps(job.args).decode():
-        return False
-    if where.error:
-        failure, needle = job.failure, where.error.casefold()
-        if failure is None:
-            return False
-        return needle in failure.errtype.casefold() or needle in failure.message.casefold()
-    return True
 
 
 def jid_from_bkey(bkey: str) -> str:

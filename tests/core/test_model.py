@@ -663,3 +663,32 @@ def test_now_ts() -> None:
 
 def test_invalid_job_is_a_faktory_error() -> None:
     assert issubclass(InvalidJob, FaktoryError)
+
+
+def test_job_filter_matcher() -> None:
+    """The one predicate the stores and the web UI share: jids override the rest; the glob
+    runs over the stored JSON when given, else over the job's own encoding."""
+    failed = job_from_dict(
+        {
+            "jid": "job-00000001",
+            "jobtype": "Mailer",
+            "args": ["ada@example.com"],
+            "failure": {"retry_count": 0, "errtype": "TimeoutError", "message": "slow"},
+        }
+    )
+    plain = job_from_dict({"jid": "job-00000002", "jobtype": "Other", "args": [1]})
+    cases = [
+        (JobFilter(), [True, True]),
+        (JobFilter(jids=("job-00000002",), jobtype="Mailer"), [False, True]),
+        (JobFilter(jobtype="Mailer"), [True, False]),
+        (JobFilter(glob='*"jobtype":"Other"*'), [False, True]),
+        (JobFilter(text="ada@"), [True, False]),
+        (JobFilter(error="TIMEOUT"), [True, False]),
+        (JobFilter(jobtype="Mailer", text="bob"), [False, False]),
+    ]
+    for where, expected in cases:
+        match = where.matcher()
+        assert [match(job, None) for job in (failed, plain)] == expected, where
+    # A stored member is matched as stored, not re-encoded.
+    assert JobFilter(glob="*stored*").matcher()(plain, b'{"stored":1}')
+    assert not JobFilter(glob="*stored*").matcher()(plain, None)
