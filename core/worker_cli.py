@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from faktory_core.client.errors import ClientError
 from faktory_core.worker import Worker
+from faktory_core.worker.queues import queue_order
 
 __all__ = ["TargetError", "load_worker", "run"]
 
@@ -66,8 +67,6 @@ def load_worker(target: str) -> Worker:
 
 
 def _configure(worker: Worker, args: argparse.Namespace) -> None:
-    from faktory_core.worker.queues import queue_order
-
     if args.url:
         worker.url, worker.settings = args.url, None
     if args.concurrency is not None:

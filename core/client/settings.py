@@ -32,6 +32,11 @@ DEFAULT_CONNECTIONS = 10
 _SCHEMES = {"tcp": False, "tcp+tls": True}
 
 
+def _check_connections(_: object, __: object, value: int) -> None:
+    if value < 1:
+        raise ConfigError(f"the pool needs at least one connection, not {value}")
+
+
 @attrs.frozen
 class Settings:
     """Everything needed to open connections to one server.
@@ -46,7 +51,7 @@ class Settings:
     password: str | None = None
     tls: bool = False
     ssl_context: ssl.SSLContext | None = attrs.field(default=None, eq=False, repr=False)
-    connections: int = DEFAULT_CONNECTIONS
+    connections: int = attrs.field(default=DEFAULT_CONNECTIONS, validator=_check_connections)
     timeout: float = 30.0
     connect_timeout: float = 10.0
     pool_timeout: float = 30.0
@@ -80,12 +85,9 @@ class Settings:
     ) -> Settings:
         """Settings from ``url`` or the environment (see the module docstring)."""
         env = os.environ if environ is None else environ
-        if "connections" not in overrides or overrides["connections"] is None:
+        if overrides.get("connections") is None:
             overrides["connections"] = _pool_size(env)
-        settings = cls.from_url(url or _url_from(env), **overrides)
-        if settings.connections < 1:
-            raise ConfigError(f"the pool needs at least one connection, not {settings.connections}")
-        return settings
+        return cls.from_url(url or _url_from(env), **overrides)
 
     def with_pool(self, connections: int) -> Settings:
         return attrs.evolve(self, connections=connections)

@@ -227,8 +227,14 @@ class Worker:
 
     async def perform(self, payload: Mapping[str, Any]) -> None:
         """Run one job now, without a server (testing modes): the job's exception propagates."""
-        clients = self._clients or Clients(self.resolve_settings, self.concurrency)
-        await self.registry.perform(JobContext(dict(payload), clients))
+        if self._clients is not None:
+            await self.registry.perform(JobContext(dict(payload), self._clients))
+            return
+        clients = Clients(self.resolve_settings, self.concurrency)
+        try:
+            await self.registry.perform(JobContext(dict(payload), clients))
+        finally:
+            await clients.aclose()  # a job that used its client leaves no connection open
 
     async def _execute(self, payload: dict[str, Any]) -> Request[None]:
         """Run one fetched job; the ACK or FAIL to report for it."""
@@ -367,16 +373,9 @@ class _Run:
 
     async def reconnect(self) -> AsyncConnection:
         """Like :meth:`connect` but never gives up: reports must reach the server."""
-        delay = 0.1
-        while True:
-            try:
-                return await AsyncConnection.open(self.settings, self.identity)
-            except AuthenticationError:
-                raise
-            except ClientError as exc:
-                log.warning("cannot reconnect: %s", exc)
-            await anyio.sleep(delay)
-            delay = min(delay * 2, self.worker.reconnect_delay)
+        conn = await self.connect(anyio.Event())  # an event nobody sets
+        assert conn is not None
+        return conn
 
     # -- heartbeat ----------------------------------------------------------------------------
 
@@ -482,11 +481,10 @@ def _sole_error(error: BaseException) -> BaseException:
     return error
 
 
-async def _wait_or(seconds: float, event: anyio.Event) -> bool:
-    """Sleep ``seconds`` unless ``event`` is set first; True if it was."""
+async def _wait_or(seconds: float, event: anyio.Event) -> None:
+    """Sleep ``seconds`` unless ``event`` is set first."""
     with anyio.move_on_after(seconds):
         await event.wait()
-    return event.is_set()
 
 
 async def _first_of(timeout: float, *events: anyio.Event) -> None:

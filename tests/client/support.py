@@ -25,28 +25,25 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from contextlib import ExitStack, asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
-from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from faktory_core.client import AsyncClient, Job
 from faktory_core.clock import SystemClock
 from faktory_core.config import Config, Timings
 from faktory_core.errors import CodedError
 from faktory_core.hookspecs import hookimpl
-from faktory_core.kernel import load_kernel
 from faktory_core.middleware import JobMiddleware, Step
 from faktory_core.model import Job as ServerJob
 from faktory_core.model import SortedSet, job_from_dict
 from faktory_core.plugins.memory_store import MemoryStore
 from faktory_core.plugins.redis_store import RedisSettings, RedisStore
-from faktory_core.server.app import Server
 from faktory_core.store import Store
-from faktory_core.testing import FwpSocket, stop_process
+from faktory_core.testing import FwpSocket, ServerThread, stop_process
 from faktory_core.worker import Worker
 
 #: Store name → factory (given a folder of its own) for in-process servers. Every server fixture
@@ -193,18 +190,9 @@ class Inspect:
         return None if data is None else json.loads(data)
 
 
-@asynccontextmanager
-async def _serving(server: Server) -> AsyncIterator[Server]:
-    async with anyio.create_task_group() as tg:
-        await tg.start(server.serve)
-        try:
-            yield server
-        finally:
-            server.stop()
-
-
 class LiveServer(Inspect):
-    """A faktory-core server on 127.0.0.1 in a background thread, over ``store``."""
+    """A faktory-core server on 127.0.0.1 over ``store``, in a background thread
+    (:class:`~faktory_core.testing.ServerThread`, uvloop as in production)."""
 
     def __init__(
         self,
@@ -217,40 +205,32 @@ class LiveServer(Inspect):
     ) -> None:
         self.store = store
         self.password = password
-        self._config = Config(
-            binding="127.0.0.1:0",
-            web_binding=":0",
+        self._thread = ServerThread(
+            store,
             password=password,
             timings=timings,
+            plugins=plugins,
             config_dir=config_dir,
             storage_dir=config_dir / "db",
         )
-        self._plugins = list(plugins)
-        self._stack: ExitStack | None = None
-        self.portal: BlockingPortal | None = None
+        self._running = False
         self.port = 0
 
     def start(self) -> LiveServer:
-        stack = ExitStack()
-        # uvloop as in production (and in ServerThread).
-        portal = start_blocking_portal("asyncio", backend_options={"use_uvloop": True})
-        self.portal = stack.enter_context(portal)
-        kernel = load_kernel(plugins=self._plugins)
-        server = Server.create(self._config, kernel, SystemClock(), store=self.store)
-        stack.enter_context(self.portal.wrap_async_context_manager(_serving(server)))
-        self.port = server.port
-        self._stack = stack
+        self._thread.__enter__()
+        self._running = True
+        self.port = self._thread.port
         return self
 
     def stop(self) -> None:
-        if self._stack is not None:
-            stack, self._stack = self._stack, None
-            stack.close()
+        if self._running:
+            self._running = False
+            self._thread.__exit__(None, None, None)
 
     def call(self, func: Callable[..., Any], *args: Any) -> Any:
         """Run a coroutine function on the server's event loop (e.g. a store method)."""
-        assert self.portal is not None, "the server is not running"
-        return self.portal.call(func, *args)
+        assert self._running, "the server is not running"
+        return self._thread.call(func, *args)
 
     def set_jobs(self, which: SortedSet) -> list[ServerJob]:
         entries = self.call(self.store.set_page, which, 0, 1000)

@@ -89,6 +89,17 @@ def test_bad_pool_size(value: str) -> None:
         Settings.from_env(environ={"FAKTORY_CONNECTIONS": value})
 
 
+@pytest.mark.parametrize("connections", [0, -1])
+def test_bad_pool_size_from_argument(connections: int) -> None:
+    """Checked on Settings itself, so every way of building one refuses an empty pool."""
+    with pytest.raises(ConfigError, match="at least one connection"):
+        Settings(connections=connections)
+    with pytest.raises(ConfigError, match="at least one connection"):
+        Settings.from_url("tcp://host", connections=connections)
+    with pytest.raises(ConfigError, match="at least one connection"):
+        Settings().with_pool(connections)
+
+
 @pytest.mark.parametrize("url", ["http://host:7419", "redis://host", "tcp://host:notaport"])
 def test_bad_urls(url: str) -> None:
     with pytest.raises(ConfigError):

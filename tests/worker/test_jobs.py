@@ -11,6 +11,7 @@ import pytest
 
 from faktory_core.client import Job
 from faktory_core.model import SortedSet
+from faktory_core.testing import jobs
 from faktory_core.worker import JobContext, current_job
 
 ARGS = [1, -2.5, "é", None, True, [1, [2]], {"k": {"n": 2**60}}]
@@ -224,4 +225,23 @@ async def test_the_heartbeat_reports_the_worker(server: Any) -> None:
     # Gone once the worker has stopped and closed its connections.
     await support.async_wait_until(
         lambda: server.call(server.store.worker_get, worker.wid) is None, what="deregistration"
+    )
+
+
+async def test_a_job_run_by_a_testing_mode_leaves_no_connection_open(server: Any) -> None:
+    """Pushes are intercepted in a testing mode, but a job may still ask the server something:
+    the clients it used are closed when it ends."""
+    worker = support.make_worker(server.url)
+    answers: list[int] = []
+
+    @worker.job("Peek", context=True)
+    async def peek(ctx: JobContext) -> None:
+        answers.append((await ctx.client.info()).server.connections)
+
+    with jobs.inline(worker):
+        await worker.perform({"jid": "peek-000001", "jobtype": "Peek", "args": []})
+    assert answers == [1]
+    # Only the connection that asks is left.
+    await support.async_wait_until(
+        lambda: server.info()["server"]["connections"] == 1, what="the job's connection closed"
     )
