@@ -155,15 +155,12 @@ class Manager:
         failures. With no push middleware the jobs due now go to the store together, up to
         PUSH_CHUNK at a time (one script on Redis instead of one round trip a job); middleware
         sees one job at a time."""
-        created_at = format_ts(self.clock.now())
         errors: dict[str, str] = {}
         ready: list[Job] = []
         for item in items:
             jid = item.get("jid") if isinstance(item, dict) else None
             try:
                 job = job_from_dict(item)
-                if not job.created_at:
-                    job = attrs.evolve(job, created_at=created_at)
                 if self.chains.push:
                     await self.push(job)
                 else:

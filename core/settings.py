@@ -303,15 +303,21 @@ def _read_password_file(path: Path, named_by: str) -> str:
         raise ConfigError(f"cannot read the password file {path} ({named_by}): {reason}") from None
 
 
+def _given_password(
+    environ: Mapping[str, str], variable: str, conf: ConfD, table: str
+) -> tuple[str, str]:
+    """``variable`` if set (even empty), else ``[table] password`` ("" if neither), and where
+    the value came from, for error messages."""
+    if variable in environ:
+        return environ[variable], variable
+    return _string(conf, table, "password") or "", f"[{table}] password in {conf.where(table)}"
+
+
 def resolve_password(
     environ: Mapping[str, str], conf: ConfD, environment: str, config_dir: Path
 ) -> str:
     """The command-port password, by Faktory's rules (reference §10.3, ``fetchPassword``)."""
-    if "FAKTORY_PASSWORD" in environ:
-        password, named_by = environ["FAKTORY_PASSWORD"], "FAKTORY_PASSWORD"
-    else:
-        password = _string(conf, "faktory", "password") or ""
-        named_by = f"[faktory] password in {conf.where('faktory')}"
+    password, named_by = _given_password(environ, "FAKTORY_PASSWORD", conf, "faktory")
     required = environment != "development" and not _skip_password(environ)
     if password.startswith("/"):
         password = _read_password_file(Path(password), named_by)
@@ -326,11 +332,7 @@ def resolve_password(
 
 def _web_password(environ: Mapping[str, str], conf: ConfD) -> str:
     """``FAKTORY_WEBUI_PASSWORD`` (set, even empty), else ``[web] password``; "" = unset."""
-    if "FAKTORY_WEBUI_PASSWORD" in environ:
-        password, named_by = environ["FAKTORY_WEBUI_PASSWORD"], "FAKTORY_WEBUI_PASSWORD"
-    else:
-        password = _string(conf, "web", "password") or ""
-        named_by = f"[web] password in {conf.where('web')}"
+    password, named_by = _given_password(environ, "FAKTORY_WEBUI_PASSWORD", conf, "web")
     if password.startswith("/"):
         password = _read_password_file(Path(password), named_by)
     return password

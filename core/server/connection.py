@@ -34,7 +34,9 @@ log = logging.getLogger("faktory_core.connection")
 
 RECEIVE_SIZE = 65536
 T = TypeVar("T")
-_GONE = (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
+#: The peer has gone: reading answers end of stream.
+_EOF = (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError)
+_GONE = (*_EOF, OSError)
 
 
 class Connection:
@@ -85,19 +87,9 @@ class Connection:
         async with anyio.create_task_group() as tg:
 
             async def watch() -> None:
-                while True:
-                    try:
-                        data = await self.stream.receive(RECEIVE_SIZE)
-                    except (
-                        anyio.EndOfStream,
-                        anyio.BrokenResourceError,
-                        anyio.ClosedResourceError,
-                    ):
-                        data = b""
-                    self.engine.receive_data(data)
-                    if not data:
-                        self.session.gone = True
-                        return
+                while await self._receive():
+                    pass
+                self.session.gone = True
 
             tg.start_soon(watch)
             try:
@@ -106,12 +98,14 @@ class Connection:
                 tg.cancel_scope.cancel()
         return result
 
-    async def _receive(self) -> None:
+    async def _receive(self) -> bytes:
+        """Feed the engine one read; ``b""`` (end of stream) once the peer has gone."""
         try:
             data = await self.stream.receive(RECEIVE_SIZE)
-        except (anyio.EndOfStream, anyio.BrokenResourceError):
+        except _EOF:
             data = b""
         self.engine.receive_data(data)
+        return data
 
     async def _handshake(self) -> bool:
         """HI, then a valid HELLO within the deadline and the right password (§2)."""

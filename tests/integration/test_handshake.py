@@ -105,18 +105,7 @@ def test_v1_client_with_the_full_iteration_hash_is_refused(secured, connect_raw)
         b"HELLO  {}\r\n",
         b"PUSH {}\r\n",
         b"\r\n",
-    ],
-)
-def test_first_line_not_hello_closes_silently(server, connect_raw, line):
-    conn = connect_raw(server)
-    conn.read()
-    conn.send(line)
-    conn.expect_closed()
-
-
-@pytest.mark.parametrize(
-    "line",
-    [
+        # HELLO with bad JSON
         b"HELLO {bad json\r\n",
         b"HELLO {}garbage\r\n",
         b'HELLO {"v":300}\r\n',
@@ -127,7 +116,7 @@ def test_first_line_not_hello_closes_silently(server, connect_raw, line):
         b"HELLO {\xff}\r\n",
     ],
 )
-def test_invalid_hello_json_closes_silently(server, connect_raw, line):
+def test_a_first_line_that_is_not_a_valid_hello_closes_silently(server, connect_raw, line):
     conn = connect_raw(server)
     conn.read()
     conn.send(line)

@@ -251,6 +251,18 @@ class AsyncStartSyncStop:
         self.events.append(f"{self.name}: sync reload, environment {config.environment}")
 
 
+class FailingStop:
+    """Shutdown and reload hooks that raise, to show the other plugins' hooks still run."""
+
+    @hookimpl
+    def faktory_core_shutdown(self, server: Server) -> None:
+        raise RuntimeError("shutdown exploded")
+
+    @hookimpl
+    async def faktory_core_reload(self, server: Server, config: Config) -> None:
+        raise RuntimeError("reload exploded")
+
+
 # -- factories -----------------------------------------------------------------------------------
 
 

@@ -5,7 +5,10 @@ Each test starts a server with sample plugins from ``sample_plugins`` and talks 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+
+import pytest
 
 from faktory_core.clock import FakeClock
 from faktory_core.config import Config
@@ -20,6 +23,7 @@ from .sample_plugins import (
     Batches,
     Echo,
     ExpiringJobs,
+    FailingStop,
     Recorder,
     Refuse,
     RefuseOnce,
@@ -301,6 +305,27 @@ def test_reload_hooks_get_the_new_config(clock: FakeClock):
 
     assert "first: async reload, environment staging" in first.events
     assert "second: sync reload, environment staging" in second.events
+
+
+def test_a_failing_reload_or_shutdown_hook_is_logged_and_the_others_still_run(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+):
+    events: list[str] = []
+    # Registered last, "failing" runs first: "steady" still gets both notifications.
+    plugins = [("steady", AsyncStartSyncStop("steady", events)), ("failing", FailingStop())]
+
+    with (
+        caplog.at_level(logging.ERROR, "faktory_core.kernel"),
+        ServerThread(MemoryStore(clock), clock=clock, plugins=plugins) as thread,
+    ):
+        assert thread.server is not None
+        thread.call(thread.server.reload, Config(environment="staging"))
+
+    assert events[1:] == ["steady: sync reload, environment staging", "steady: sync shutdown"]
+    assert [r.getMessage() for r in caplog.records if r.name == "faktory_core.kernel"] == [
+        "plugin failing failed in faktory_core_reload",
+        "plugin failing failed in faktory_core_shutdown",
+    ]
 
 
 def test_notifications_run_one_after_another_last_registered_first(
