@@ -383,13 +383,16 @@ def parse_entry(raw: Any, *, source: str, index: int, now: float) -> CronEntry:
         raise CronConfigError([f"{where}: {exc.field}: {exc.message}"]) from None
 
 
-def parse_entries(
-    raws: Iterable[Any], *, source: str, now: float, first: int = 1
-) -> list[CronEntry]:
+def parse_entries(raws: Iterable[Any], *, source: str, now: float) -> list[CronEntry]:
     """Check every entry; raise one :class:`CronConfigError` listing every problem."""
+    return _parse_all(((raw, source, index) for index, raw in enumerate(raws, start=1)), now)
+
+
+def _parse_all(found: Iterable[tuple[Any, str, int]], now: float) -> list[CronEntry]:
+    """:func:`parse_entry` for each (raw, source, index), every problem in one error."""
     entries: list[CronEntry] = []
     problems: list[str] = []
-    for index, raw in enumerate(raws, start=first):
+    for raw, source, index in found:
         try:
             entries.append(parse_entry(raw, source=source, index=index, now=now))
         except CronConfigError as exc:
@@ -497,13 +500,5 @@ def conf_d_entries(config: Config, *, now: float) -> list[CronEntry]:
     if sources is None:
         folder = str(config.config_dir / "conf.d")
         return parse_entries(config.cron, source=folder, now=now)
-    entries: list[CronEntry] = []
-    problems: list[str] = []
-    for raw, (path, index) in zip(config.cron, sources, strict=True):
-        try:
-            entries.append(parse_entry(raw, source=path, index=index, now=now))
-        except CronConfigError as exc:
-            problems.extend(exc.problems)
-    if problems:
-        raise CronConfigError(problems)
-    return entries
+    pairs = zip(config.cron, sources, strict=True)
+    return _parse_all(((raw, path, index) for raw, (path, index) in pairs), now)

@@ -147,7 +147,7 @@ class Scheduler:
                     await self.fire(entry, tick)
                 except Exception:
                     log.exception(
-                        "cron: %s failed to enqueue its tick of %s", entry.source, _utc(tick)
+                        "cron: %s failed to enqueue its tick of %s", entry.source, format_ts(tick)
                     )
         self.cursor = max(self.cursor, now)
 
@@ -155,11 +155,11 @@ class Scheduler:
         """Enqueue ``entry``'s job for ``tick`` unless paused or claimed already."""
         store = self.server.store
         if await self.is_paused(entry):
-            log.debug("cron: %s is paused; skipping %s", entry.label, _utc(tick))
+            log.debug("cron: %s is paused; skipping %s", entry.label, format_ts(tick))
             return None
         job = entry.make_job(tick)
         if not await store.kv_claim(claim_key(entry.identity, tick), job.jid.encode(), CLAIM_TTL):
-            log.debug("cron: %s at %s was enqueued by another server", entry.label, _utc(tick))
+            log.debug("cron: %s at %s was enqueued by another server", entry.label, format_ts(tick))
             return None
         await self.server.manager.push(job)
         await self._record(entry, tick, job, manual=False)
@@ -169,7 +169,7 @@ class Scheduler:
             job.jid,
             job.queue,
             entry.label,
-            _utc(tick),
+            format_ts(tick),
         )
         return job
 
@@ -246,7 +246,3 @@ class Scheduler:
             "paused": await self.is_paused(entry),
             "source": entry.source,
         }
-
-
-def _utc(instant: float) -> str:
-    return format_ts(instant)

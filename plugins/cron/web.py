@@ -13,7 +13,6 @@ whichever plugin's start-up hook ran first.
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
 from litestar import Request, get, post
@@ -23,6 +22,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_303_SEE_OTHER, HTTP_503_SERV
 
 from faktory_core.plugins.cron.page import CRON_PAGE
 from faktory_core.plugins.cron.scheduler import Scheduler, UnknownEntry
+from faktory_core.plugins.webui.helpers import link
 from faktory_core.timefmt import format_ts
 
 if TYPE_CHECKING:
@@ -38,7 +38,6 @@ TAB = ("Cron", PAGE_PATH)
 BARE = {"webui_bare": True}
 _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 JSON_PATH = "/cron.json"
-_PREFIX = re.compile(r"(/[A-Za-z0-9._~%!$&'()*+,;=:@-]+)*")
 
 
 def tabs() -> list[tuple[str, str]]:
@@ -55,12 +54,6 @@ async def _entry_param(request: Request[Any, Any, Any]) -> str:
     if not identity:
         raise HTTPException(status_code=400, detail="name the cron entry: entry=<identity>")
     return identity
-
-
-def _prefix(request: Request[Any, Any, Any]) -> str:
-    """The reverse proxy's ``X-Script-Name``, when it is a plain path (never ``//host``)."""
-    prefix = (request.headers.get("x-script-name") or "").rstrip("/")
-    return prefix if _PREFIX.fullmatch(prefix) else ""
 
 
 def _is_form(request: Request[Any, Any, Any]) -> bool:
@@ -105,7 +98,7 @@ def routes(plugin: CronPlugin, server: Server) -> list[Any]:
         except UnknownEntry:
             raise NotFoundException(detail=f"no cron entry {identity!r}") from None
         if _is_form(request):
-            return Redirect(path=_prefix(request) + PAGE_PATH, status_code=HTTP_303_SEE_OTHER)
+            return Redirect(path=link(request, PAGE_PATH), status_code=HTTP_303_SEE_OTHER)
         return result
 
     @post(f"{PAGE_PATH}/enqueue", name="cron_enqueue", status_code=HTTP_200_OK, opt=BARE)

@@ -13,7 +13,7 @@ import os
 import re
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from faktory_core.plugins import webui
 from faktory_core.plugins.memory_store import MemoryStore
 from faktory_core.server.app import Server
 from faktory_core.store import Store
+from faktory_core.testing import running_server
 from faktory_core.timefmt import format_ts
 
 #: Stores the UI is tested on; the Redis store starts a local valkey/redis-server of its own
@@ -169,22 +170,13 @@ async def ui_for(
             await store.close()
 
 
-@asynccontextmanager
-async def serving(
+def serving(
     store: Store, clock: Clock, tmp: Path, plugins: Sequence[tuple[str, object]] = (), **config: Any
-) -> AsyncIterator[Server]:
-    """A listening server with the web UI plugin (``web_binding`` 127.0.0.1:0 unless given).
-
-    Like :func:`faktory_core.testing.running_server`, which fixes ``web_binding`` to ``:0``.
-    """
+) -> AbstractAsyncContextManager[Server]:
+    """:func:`faktory_core.testing.running_server` with the web UI plugin, listening on
+    127.0.0.1:0 unless ``web_binding`` is given, and its folders in ``tmp``."""
     config.setdefault("web_binding", "127.0.0.1:0")
     config.setdefault("config_dir", tmp / "conf")
-    settings = Config(binding="127.0.0.1:0", storage_dir=tmp / "db", **config)
-    kernel = load_kernel(plugins=[("webui", webui), *plugins])
-    server = Server.create(settings, kernel, clock, store=store)
-    async with anyio.create_task_group() as tg:
-        await tg.start(server.serve)
-        try:
-            yield server
-        finally:
-            server.stop()
+    return running_server(
+        store, clock=clock, plugins=[("webui", webui), *plugins], storage_dir=tmp / "db", **config
+    )
