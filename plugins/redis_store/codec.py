@@ -87,7 +87,10 @@ def _reservation_fields(member: bytes) -> dict[str, Any]:
 
 def decode_reservation(member: bytes, expiry: float) -> Reservation:
     """A member of ``working`` with its score (the expiry, exact)."""
-    data = _reservation_fields(member)
+    return _reservation(_reservation_fields(member), expiry)
+
+
+def _reservation(data: dict[str, Any], expiry: float) -> Reservation:
     job = _job(data["job"])
     try:
         reserved_at = parse_ts(str(data.get("reserved_at", "")))
@@ -105,12 +108,11 @@ def jid_of_reservation(member: bytes) -> str:
 
 
 def extended(member: bytes, until: float) -> bytes:
-    """The same reservation with a later expiry (its job re-encoded)."""
+    """The same reservation with a later expiry (its job re-encoded, ``reserved_at`` kept as
+    written: a text that parsed as a timestamp)."""
     data = _reservation_fields(member)
-    res = decode_reservation(member, until)
-    reserved_at = data.get("reserved_at")
-    stamp = reserved_at if isinstance(reserved_at, str) else format_ts(res.reserved_at)
-    return encode_reservation(res.job.encode(), stamp, format_ts(until), res.wid)
+    res = _reservation(data, until)
+    return encode_reservation(res.job.encode(), data["reserved_at"], format_ts(until), res.wid)
 
 
 # -- workers ------------------------------------------------------------------------------------

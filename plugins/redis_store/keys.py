@@ -44,10 +44,6 @@ class Keys:
         """LIST of a queue's job JSON: LPUSH in, RPOP out."""
         return self.prefix + QUEUE_PREFIX + name
 
-    def legacy_queue(self, name: str) -> str:
-        """Faktory ≤ 1.9's bare queue key (migrated at open)."""
-        return self.prefix + name
-
     def set(self, which: SortedSet) -> str:
         """ZSET ``scheduled``/``retries``/``dead``: job JSON scored by Unix seconds."""
         return self.prefix + which.value

@@ -750,7 +750,3 @@ class Scripts:
         return cls(
             **{name: Script(link, src, bulky=name in _BULKY) for name, src in _SOURCES.items()}
         )
-
-    @staticmethod
-    def sources() -> dict[str, str]:
-        return dict(_SOURCES)

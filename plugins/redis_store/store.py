@@ -32,7 +32,6 @@ from redis.asyncio import Redis
 from faktory_core import jobjson
 from faktory_core.clock import Clock
 from faktory_core.errors import StoreError
-from faktory_core.glob import compile_glob
 from faktory_core.model import (
     DEFAULT_RESERVE_FOR,
     Job,
@@ -118,31 +117,6 @@ def _text(value: Any) -> str:
     return _bytes(value).decode()
 
 
-def _matcher(where: JobFilter) -> Callable[[bytes, Job], bool]:
-    """The filter as a predicate over (member JSON, job); see :class:`JobFilter`."""
-    if where.jids:
-        jids = frozenset(where.jids)
-        return lambda raw, job: job.jid in jids
-    pattern = compile_glob(where.glob.encode()) if where.glob else None
-    error = where.error.casefold()
-
-    def match(raw: bytes, job: Job) -> bool:
-        if where.jobtype and job.jobtype != where.jobtype:
-            return False
-        if pattern is not None and pattern.match(raw) is None:
-            return False
-        if where.text and where.text not in jobjson.dumps(job.args).decode():
-            return False
-        if error:
-            failure = job.failure
-            if failure is None:
-                return False
-            return error in failure.errtype.casefold() or error in failure.message.casefold()
-        return True
-
-    return match
-
-
 class Refused(enum.Enum):
     """What the fetch script answers a quiet or terminated worker."""
 
@@ -168,9 +142,6 @@ class Made:
     def __init__(self, limit: int = MADE_LIMIT) -> None:
         self._items: dict[str, tuple[bytes, bytes, Reservation]] = {}
         self._limit = limit
-
-    def __len__(self) -> int:
-        return len(self._items)
 
     def add(self, res: Reservation, raw: bytes, reserved_at: str, wid_json: bytes) -> None:
         items = self._items
@@ -756,11 +727,11 @@ class RedisStore:
         )
         pairs = _pairs(flat)
         seen = pairs[:count]
-        match = _matcher(where)
+        match = where.matcher()
         found = []
         for member, at in seen:
             entry = self._entry(which, member, at)
-            if entry is not None and match(member, entry.job):
+            if entry is not None and match(entry.job, member):
                 found.append(entry)
         if len(pairs) <= count:
             return found, ""

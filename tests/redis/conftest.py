@@ -9,19 +9,23 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 import redis
 
+from faktory_core.model import Reservation
 from faktory_core.plugins.redis_store import RedisSettings, RedisStore
 from faktory_core.plugins.redis_store.supervisor import _die_with_parent, _embedded_binary
 from faktory_core.testing import FakeClock, stop_process
 
 #: Real seconds a server gets to start or stop.
 START_SECONDS = 15.0
+#: Real seconds a cross-server wake-up may take here (one round trip, far below the poll).
+WAKE_SECONDS = 0.5
 
 
 def server_binary() -> str | None:
@@ -168,3 +172,28 @@ async def pair(clock: FakeClock, redis_url: str) -> AsyncIterator[tuple[RedisSto
     yield a, b
     await a.close()
     await b.close()
+
+
+async def fetch_during(
+    store: RedisStore,
+    clock: FakeClock,
+    action: Callable[[], Awaitable[object]],
+    *,
+    queue: str = "default",
+    fetches: int = 1,
+) -> tuple[list[Reservation | None], float]:
+    """Block ``fetches`` FETCHes (30 s each) on ``store``, then run ``action``: what they got,
+    and the real seconds from the start of ``action`` until the last one returned."""
+    got: list[Reservation | None] = []
+
+    async def fetch() -> None:
+        got.append(await store.fetch([queue], "w1", clock.now(), 30))
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as group:
+            for _ in range(fetches):
+                group.start_soon(fetch)
+            await anyio.wait_all_tasks_blocked()
+            started = anyio.current_time()
+            await action()
+    return got, anyio.current_time() - started

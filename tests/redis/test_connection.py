@@ -15,7 +15,6 @@ import redis
 from faktory_core.config import Config
 from faktory_core.errors import StoreError
 from faktory_core.kernel import installed_plugins
-from faktory_core.model import Reservation
 from faktory_core.plugins import redis_store
 from faktory_core.plugins.redis_store import RedisSettings, RedisSetupError, RedisStore
 from faktory_core.plugins.redis_store.connection import describe, resolve_settings
@@ -23,7 +22,7 @@ from faktory_core.store import Store
 from faktory_core.testing import FakeClock
 from faktory_core.testing.contract import make_job
 
-from .conftest import RedisServer
+from .conftest import WAKE_SECONDS, RedisServer, fetch_during, open_store
 
 
 @pytest.mark.parametrize(
@@ -177,21 +176,11 @@ async def _resubscribed(server: RedisServer) -> None:
 
 
 async def _woken_by_another_store(store: RedisStore, url: str, clock: FakeClock) -> None:
-    other = RedisStore(clock, RedisSettings(url=url))
-    await other.open()
-    got: list[Reservation | None] = []
+    other = await open_store(clock, url)
     try:
-        with anyio.fail_after(5):
-            async with anyio.create_task_group() as group:
-
-                async def wait() -> None:
-                    got.append(await store.fetch(["woken"], "w1", clock.now(), 30))
-
-                group.start_soon(wait)
-                await anyio.wait_all_tasks_blocked()
-                started = anyio.current_time()
-                await other.push(make_job(queue="woken"))
-        assert anyio.current_time() - started < 0.5
+        job = make_job(queue="woken")
+        got, waited = await fetch_during(store, clock, lambda: other.push(job), queue="woken")
+        assert waited < WAKE_SECONDS
         assert got[0] is not None
     finally:
         await other.close()

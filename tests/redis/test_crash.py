@@ -16,8 +16,9 @@ that took effect.
 
 With a reservation of 30 minutes a job comes back only through a FAIL and MUTATE here, so a second
 delivery of a plain job can only be a job moved twice. Variants: one server on a Redis of the
-test's own; two servers sharing that Redis, killed in turn (both run schedulers, both requeue
-retries); one server running its own local Redis, which dies with it and comes back from disk.
+test's own; two servers sharing that Redis, each kill hitting one of them at random (both run
+schedulers, both requeue retries); one server running its own local Redis, which dies with it
+and comes back from disk.
 """
 
 from __future__ import annotations

@@ -15,10 +15,7 @@ from faktory_core.store import FailureOutcome
 from faktory_core.testing import FakeClock
 from faktory_core.testing.contract import failed, make_job
 
-from .conftest import open_store
-
-#: Real seconds a cross-server wake-up may take here (one round trip, far below the poll).
-WAKE_SECONDS = 0.5
+from .conftest import WAKE_SECONDS, fetch_during, open_store
 
 
 async def test_fetched_on_one_acked_on_the_other(
@@ -129,21 +126,9 @@ async def test_push_on_one_wakes_a_fetch_blocked_on_the_other(
 ) -> None:
     a, b = pair
     job = make_job()
-    results = []
-    with anyio.fail_after(5):
-        async with anyio.create_task_group() as group:
-
-            async def wait() -> None:
-                results.append(await b.fetch(["default"], "w1", clock.now(), 30))
-
-            group.start_soon(wait)
-            await anyio.wait_all_tasks_blocked()
-            started = anyio.current_time()
-            await a.push(job)
-    assert anyio.current_time() - started < WAKE_SECONDS
-    [res] = results
-    assert res is not None
-    assert res.job == job
+    results, waited = await fetch_during(b, clock, lambda: a.push(job))
+    assert waited < WAKE_SECONDS
+    assert [res.job if res else None for res in results] == [job]
 
 
 async def test_a_lost_wake_up_is_covered_by_the_poll(
@@ -153,19 +138,13 @@ async def test_a_lost_wake_up_is_covered_by_the_poll(
     the fallback poll's period."""
     _, b = pair
     job = make_job()
-    results = []
-    with anyio.fail_after(5):
-        async with anyio.create_task_group() as group:
 
-            async def wait() -> None:
-                results.append(await b.fetch(["default"], "w1", clock.now(), 30))
+    async def unannounced() -> None:
+        with redis.Redis.from_url(redis_url) as raw:
+            raw.lpush("q:default", job.encode())
 
-            group.start_soon(wait)
-            await anyio.wait_all_tasks_blocked()
-            started = anyio.current_time()
-            with redis.Redis.from_url(redis_url) as raw:
-                raw.lpush("q:default", job.encode())
-    assert anyio.current_time() - started < POLL_SECONDS * 2 + WAKE_SECONDS
+    results, waited = await fetch_during(b, clock, unannounced)
+    assert waited < POLL_SECONDS * 2 + WAKE_SECONDS
     assert [res.job if res else None for res in results] == [job]
 
 
@@ -211,20 +190,13 @@ async def test_a_burst_wakes_as_many_waiters_as_jobs(
     next waiter while jobs remain."""
     a, b = pair
     jobs = [make_job() for _ in range(10)]
-    results = []
-    with anyio.fail_after(5):
-        async with anyio.create_task_group() as group:
 
-            async def wait() -> None:
-                results.append(await b.fetch(["default"], "w1", clock.now(), 30))
+    async def push_all() -> None:
+        for job in jobs:
+            await a.push(job)
 
-            for _ in jobs:
-                group.start_soon(wait)
-            await anyio.wait_all_tasks_blocked()
-            started = anyio.current_time()
-            for job in jobs:
-                await a.push(job)
-    assert anyio.current_time() - started < WAKE_SECONDS * 2
+    results, waited = await fetch_during(b, clock, push_all, fetches=len(jobs))
+    assert waited < WAKE_SECONDS * 2
     assert sorted(res.job.jid for res in results if res) == sorted(job.jid for job in jobs)
 
 
