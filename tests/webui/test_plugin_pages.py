@@ -3,9 +3,14 @@ cron plugin does exactly this)."""
 
 from __future__ import annotations
 
+import re
+import sys
+import types
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
+import pytest
 from litestar import get, post
 from litestar.response import Redirect, Template
 
@@ -98,3 +103,25 @@ async def test_a_plugin_page_is_protected_like_the_others(make_ui: Callable[...,
     cross = await ui.post("/reports", {}, headers={"Sec-Fetch-Site": "cross-site"})
     assert cross.status_code == 403
     assert RUNS == []
+
+
+def _doc_example(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
+    """docs/webui.md's plugin page, run as the module it shows (imported, as Litestar reads
+    a handler's annotations through its module)."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "webui.md").read_text("utf-8")
+    [source] = [b for b in re.findall(r"^```python\n(.*?)^```$", text, re.M | re.S) if "@get" in b]
+    module = types.ModuleType("my_plugin")
+    monkeypatch.setitem(sys.modules, "my_plugin", module)
+    exec(compile(source, "docs/webui.md (my_plugin)", "exec"), module.__dict__)
+    return module
+
+
+async def test_the_documented_plugin_page_works(
+    make_ui: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ui = await make_ui(plugins=[("my_plugin", _doc_example(monkeypatch))])
+    html = await ui.page("/reports")
+    assert '<a href="/reports" class="active" aria-current="page">Reports</a>' in html
+    assert f"<li>nightly</li><li>{ui.store.name}</li>" in html
+    response = await ui.post("/reports", {})
+    assert response.headers["location"] == "/reports"
