@@ -16,9 +16,19 @@ import attrs
 
 from faktory_core.protocol.buffer import DEFAULT_MAX_LINE
 
-__all__ = ["ENVIRONMENTS", "Config", "Timings", "freeze", "thaw"]
+__all__ = ["ENVIRONMENTS", "LIMIT_KEYS", "Config", "Timings", "freeze", "thaw"]
 
 ENVIRONMENTS = ("development", "staging", "production")
+#: The ``[faktory]`` keys that bound what clients can take (docs/running.md, "Limits"), each a
+#: positive integer field of :class:`Config` of the same name.
+LIMIT_KEYS = (
+    "max_hello_line",
+    "max_handshaking",
+    "max_buffered",
+    "max_unsent",
+    "max_fetch_queues",
+    "idle_timeout",
+)
 
 
 def freeze(value: Any) -> Any:
@@ -80,6 +90,18 @@ class Config:
     web_password: str = ""
     max_line: int = DEFAULT_MAX_LINE
     max_connections: int = 2000
+    #: The longest line before the HELLO is accepted (a HELLO is small; an attacker's is not).
+    max_hello_line: int = 64 * 1024
+    #: Connections that have not finished the handshake, at once; more are closed on accept.
+    max_handshaking: int = 500
+    #: Bytes buffered by all connections together; past it the largest holders are closed.
+    max_buffered: int = 256 * 1024 * 1024
+    #: Unsent reply bytes of one connection before it is read again (back-pressure).
+    max_unsent: int = 1024 * 1024
+    #: Queues one FETCH (or QUEUE subcommand) may name.
+    max_fetch_queues: int = 1000
+    #: Seconds a connection without a ``wid`` may stay silent before it is closed.
+    idle_timeout: int = 1800
     timings: Timings = Timings()
     #: Plugins named with --plugin or ``[faktory] plugins``, beside the defaults.
     plugins: tuple[str, ...] = ()

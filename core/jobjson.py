@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["MAX_DEPTH", "JSONError", "dumps", "loads"]
+__all__ = ["MAX_DEPTH", "JSONError", "dumps", "iter_array", "loads"]
 
 #: The deepest nesting accepted in a job (Go's decoder allows 10000; no real job comes close).
 MAX_DEPTH = 100
@@ -37,48 +39,123 @@ _decoder = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
-def loads(raw: bytes | str) -> Any:
-    """Decode strictly; raises :class:`JSONError` with a readable detail."""
-    try:
-        text = raw.decode("utf-8") if isinstance(raw, bytes | bytearray) else raw
-    except UnicodeDecodeError:
-        raise JSONError("payload is not valid UTF-8") from None
+def loads(raw: bytes | str, *, lone_surrogates: bool = False) -> Any:
+    """Decode strictly; raises :class:`JSONError` with a readable detail.
+
+    ``lone_surrogates=True`` lets strings keep lone surrogates (a HELLO's ``pwdhash`` may hold
+    one, as Go replaces it rather than refusing); nesting is bounded either way.
+    """
+    text = _text(raw)
     if not text.strip():
         raise JSONError("unexpected end of JSON input")
+    value = _decode(text)
+    _check(value, MAX_DEPTH, surrogates=not lone_surrogates and _escapes_surrogates(text))
+    return value
+
+
+def iter_array(raw: bytes | str) -> Iterator[Any]:
+    """The items of a JSON array, decoded (as strictly as :func:`loads`) one at a time.
+
+    A client's 15 MiB PUSHB is one array: decoding item by item lets the caller yield to the
+    event loop between items instead of holding it for the whole payload. Raises
+    :class:`JSONError` at the first bad item, or when the text is not an array at all.
+    """
+    text = _text(raw)
+    surrogates = _escapes_surrogates(text)
+    index = _skip(text, 0)
+    if not text.startswith("[", index):
+        value = loads(text)  # a proper error, or a value that is not an array
+        yield value
+        return
+    index = _skip(text, index + 1)
+    if text.startswith("]", index):
+        _end(text, index + 1)
+        return
+    while True:
+        value, index = _raw_decode(text, index)
+        _check(value, MAX_DEPTH - 1, surrogates=surrogates)
+        yield value
+        index = _skip(text, index)
+        if text.startswith(",", index):
+            index = _skip(text, index + 1)
+            continue
+        if text.startswith("]", index):
+            _end(text, index + 1)
+            return
+        raise JSONError(f"expecting ',' delimiter: char {index}")
+
+
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _skip(text: str, index: int) -> int:
+    match = _WHITESPACE.match(text, index)
+    return match.end() if match else index
+
+
+def _end(text: str, index: int) -> None:
+    if _skip(text, index) != len(text):
+        raise JSONError(f"extra data: char {index}")
+
+
+def _text(raw: bytes | str) -> str:
     try:
-        value = _decoder.decode(text)
+        return raw.decode("utf-8") if isinstance(raw, bytes | bytearray) else raw
+    except UnicodeDecodeError:
+        raise JSONError("payload is not valid UTF-8") from None
+
+
+def _decode(text: str) -> Any:
+    return _guarded(_decoder.decode, text)
+
+
+def _raw_decode(text: str, index: int) -> tuple[Any, int]:
+    result: tuple[Any, int] = _guarded(_decoder.raw_decode, text, index)
+    return result
+
+
+def _guarded(decode: Any, *args: Any) -> Any:
+    # The C scanner recurses once per level and raises RecursionError near the interpreter's
+    # limit (~1000): caught here, it is one more "too deep", never an escaping exception.
+    try:
+        return decode(*args)
     except JSONError:
         raise
     except RecursionError:
         raise JSONError(f"nesting deeper than {MAX_DEPTH} levels") from None
     except ValueError as exc:
         raise JSONError(str(exc)) from None
-    # Cheap bound first: fewer brackets than the limit cannot nest deeper than it.
-    if text.count("[") + text.count("{") > MAX_DEPTH and _depth(value) > MAX_DEPTH:
+
+
+def _escapes_surrogates(text: str) -> bool:
+    # Surrogates can only come from \\uD8xx-\\uDFxx escapes (raw UTF-8 cannot hold them).
+    return "\\ud" in text or "\\uD" in text
+
+
+def _check(value: Any, limit: int, *, surrogates: bool) -> None:
+    """Depth and lone surrogates, after the C decoder accepted ``value``."""
+    if isinstance(value, dict | list) and _too_deep(value, limit):
         raise JSONError(f"nesting deeper than {MAX_DEPTH} levels")
-    # Surrogates can only come from \\uD8xx-\\uDFxx escapes (raw UTF-8 cannot hold them);
-    # a pair decodes to one character, so encoding finds exactly the lone ones.
-    if "\\ud" in text or "\\uD" in text:
+    # A pair decodes to one character, so encoding finds exactly the lone ones.
+    if surrogates:
         dumps(value)
-    return value
 
 
-def _depth(value: Any) -> int:
-    deepest = 0
-    stack = [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, dict):
-            children: Any = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        deepest = max(deepest, level)
-        if deepest > MAX_DEPTH:
-            return deepest
-        stack.extend((child, level + 1) for child in children)
-    return deepest
+_CONTAINERS = (dict, list)
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    """True if ``value`` nests more than ``limit`` levels; a level at a time, containers only."""
+    level = [value]
+    for _ in range(limit):
+        below: list[Any] = []
+        for item in level:
+            children = item.values() if type(item) is dict else item
+            below.extend(child for child in children if isinstance(child, _CONTAINERS))
+        if not below:
+            return False
+        level = below
+    return True
 
 
 def dumps(value: Any) -> bytes:

@@ -31,7 +31,7 @@ from typing import Any, NoReturn
 
 import attrs
 
-from faktory_core.config import ENVIRONMENTS, Config, freeze, thaw
+from faktory_core.config import ENVIRONMENTS, LIMIT_KEYS, Config, freeze, thaw
 
 __all__ = [
     "DEFAULT_BINDING",
@@ -403,11 +403,16 @@ def _assemble(flags: Flags, environ: Mapping[str, str], *, boot: Config | None) 
         max_connections=(
             _positive_int(conf, "faktory", "max_connections") or defaults.max_connections
         ),
+        **_limits(conf, defaults),
         plugins=tuple(dict.fromkeys((*flags.plugins, *_names(conf, "faktory", "plugins")))),
         disabled_plugins=tuple(dict.fromkeys(flags.disabled_plugins)),
         cron=_cron(conf),
         toml=freeze(conf.document),
     )
+
+
+def _limits(conf: ConfD, defaults: Config) -> dict[str, Any]:
+    return {k: _positive_int(conf, "faktory", k) or getattr(defaults, k) for k in LIMIT_KEYS}
 
 
 def build_config(argv: Sequence[str], environ: Mapping[str, str]) -> Config:

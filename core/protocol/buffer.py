@@ -6,6 +6,9 @@ __all__ = ["DEFAULT_MAX_LINE", "LineBuffer", "LineTooLong"]
 
 #: decisions.md: Faktory has no limit; we cap a command line at 16 MiB by default.
 DEFAULT_MAX_LINE = 16 * 1024 * 1024
+#: After taking a line at least this long, the rest is copied to a fresh buffer, so a
+#: connection that once sent 16 MiB does not keep 16 MiB of capacity while it idles.
+SHRINK_AFTER = 256 * 1024
 
 
 class LineTooLong(Exception):
@@ -19,16 +22,21 @@ class LineTooLong(Exception):
 class LineBuffer:
     """Accumulates received bytes; hands out whole lines without their terminator."""
 
-    __slots__ = ("_buf", "_max_line", "_scanned")
+    __slots__ = ("_buf", "_scanned", "max_line")
 
     def __init__(self, max_line: int = DEFAULT_MAX_LINE) -> None:
         self._buf = bytearray()
-        self._max_line = max_line
+        #: The cap on one line; the owner may change it (e.g. raise it after the handshake).
+        self.max_line = max_line
         # Bytes already searched for b"\n": a line arriving in many small reads is scanned once.
         self._scanned = 0
 
     def __len__(self) -> int:
         return len(self._buf)
+
+    def over_limit(self) -> bool:
+        """True when more than a line's cap is buffered: stop reading until lines are taken."""
+        return len(self._buf) > self.max_line
 
     def feed(self, data: bytes) -> None:
         self._buf += data
@@ -45,23 +53,30 @@ class LineBuffer:
             self._scanned = len(buf)
             # A trailing CR may be the first half of the terminator: not yet part of the line.
             pending = len(buf) - 1 if buf.endswith(b"\r") else len(buf)
-            if pending > self._max_line:
-                raise LineTooLong(self._max_line)
+            if pending > self.max_line:
+                raise LineTooLong(self.max_line)
             return None
         self._scanned = 0
         stop = end - 1 if end > 0 and buf[end - 1] == 13 else end
-        if stop > self._max_line:
-            raise LineTooLong(self._max_line)
+        if stop > self.max_line:
+            raise LineTooLong(self.max_line)
         line = bytes(buf[:stop])
-        # bytearray deletes from the front in O(1) amortised (CPython moves its start offset).
-        del buf[: end + 1]
+        self._consume(end + 1)
         return line
+
+    def _consume(self, count: int) -> None:
+        if count >= SHRINK_AFTER:
+            # A bytearray keeps its capacity: copy the (usually short) rest to let it go.
+            self._buf = bytearray(self._buf[count:])
+        else:
+            # bytearray deletes from the front in O(1) amortised (CPython moves its start).
+            del self._buf[:count]
 
     def read_exact(self, count: int) -> bytes | None:
         """``count`` bytes if that many are buffered, else None (for RESP bulk bodies)."""
         if len(self._buf) < count:
             return None
         data = bytes(self._buf[:count])
-        del self._buf[:count]
+        self._consume(count)
         self._scanned = 0
         return data

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from faktory_core import jobjson
 from faktory_core.errors import messages
 from faktory_core.protocol import password as pw
 from faktory_core.protocol import replies
@@ -34,7 +34,16 @@ class ServerConnection:
     :meth:`next_event` until it returns ``NEED_DATA``. Pipelined commands come out in order.
     """
 
-    __slots__ = ("_buffer", "_closed_reason", "_eof", "challenge", "hello", "password", "state")
+    __slots__ = (
+        "_buffer",
+        "_closed_reason",
+        "_eof",
+        "_max_line",
+        "challenge",
+        "hello",
+        "password",
+        "state",
+    )
 
     def __init__(
         self,
@@ -42,16 +51,21 @@ class ServerConnection:
         *,
         challenge: tuple[int, str] | None = None,
         max_line: int = DEFAULT_MAX_LINE,
+        max_hello_line: int | None = None,
     ) -> None:
         """``challenge`` (iterations, salt) comes from the server's authenticator; given only a
-        ``password``, the engine makes its own challenge and :meth:`password_ok` checks it."""
+        ``password``, the engine makes its own challenge and :meth:`password_ok` checks it.
+
+        Lines are capped at ``max_hello_line`` (default ``max_line``) until the HELLO is
+        accepted, then at ``max_line``."""
         self.state = State.AWAIT_HELLO
         self.password = password or None
         if challenge is None and self.password:
             challenge = pw.new_challenge()
         self.challenge = challenge
         self.hello: Hello | None = None
-        self._buffer = LineBuffer(max_line)
+        self._max_line = max_line
+        self._buffer = LineBuffer(min(max_line, max_hello_line or max_line))
         self._eof = False
         self._closed_reason = ""
 
@@ -73,6 +87,7 @@ class ServerConnection:
 
     def accept(self) -> bytes:
         self.state = transition(self.state, "accept")
+        self._buffer.max_line = self._max_line
         return replies.OK
 
     def reject(self, message: str = messages.INVALID_PASSWORD) -> bytes:
@@ -83,6 +98,17 @@ class ServerConnection:
         self.state = transition(self.state, "close")
 
     # -- receiving -----------------------------------------------------------------------------
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not yet taken as lines."""
+        return len(self._buffer)
+
+    def over_limit(self) -> bool:
+        """True when more than one line's cap is buffered: read no more until lines are
+        taken (a client pipelining while a FETCH blocks cannot grow the buffer without bound).
+        """
+        return self._buffer.over_limit()
 
     def receive_data(self, data: bytes) -> None:
         if data:
@@ -142,12 +168,16 @@ _HELLO_FIELDS: dict[str, type | tuple[type, ...]] = {
 
 
 def parse_hello(line: bytes) -> Hello | None:
-    """Decode a ``HELLO {...}`` line as Faktory's Go struct would; None means close silently."""
+    """Decode a ``HELLO {...}`` line as Faktory's Go struct would; None means close silently.
+
+    The JSON is decoded as strictly as a job's (:mod:`faktory_core.jobjson`): nesting is
+    bounded, so a small, deeply nested HELLO is just an invalid one.
+    """
     if not line.startswith(_HELLO_PREFIX):
         return None
     try:
-        data: Any = json.loads(line[6:])
-    except (ValueError, UnicodeDecodeError):
+        data: Any = jobjson.loads(line[6:], lone_surrogates=True)
+    except jobjson.JSONError:
         return None
     if not isinstance(data, dict):
         return None

@@ -6,12 +6,12 @@ import logging
 import ssl
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import anyio.abc
 import attrs
-from anyio.streams.tls import TLSListener
+from anyio.streams.tls import TLSStream
 
 from faktory_core import __version__
 from faktory_core.auth import Authenticator
@@ -23,6 +23,13 @@ from faktory_core.manager import Manager
 from faktory_core.retry import RetryPolicy
 from faktory_core.server.commands import Handler, build_table
 from faktory_core.server.connection import Connection
+from faktory_core.server.guard import (
+    AuthFailures,
+    accept_forever,
+    enable_keepalive,
+    peer_name,
+    raise_fd_limit,
+)
 from faktory_core.server.tasks import TASK_NAMES, run_task, task_bodies
 from faktory_core.store import Store
 
@@ -53,6 +60,11 @@ class Server:
     tasks: dict[str, TaskStats] = attrs.field(factory=lambda: {n: TaskStats() for n in TASK_NAMES})
     table: dict[str, Handler] = attrs.field(factory=dict)
     connections: set[Connection] = attrs.field(factory=set)
+    #: Connections accepted that have not finished the handshake (see max_handshaking).
+    handshaking: int = 0
+    #: Bytes held in every connection's line buffer together (see max_buffered).
+    buffered: int = 0
+    auth_failures: AuthFailures = attrs.field(factory=AuthFailures)
     shutting_down: bool = False
     port: int = 0
     #: The task group that owns everything running; plugins start their work in it at startup.
@@ -60,6 +72,7 @@ class Server:
     # Created inside serve(): an anyio Event needs a running event loop.
     _stop: anyio.Event | None = None
     _stop_requested: bool = False
+    _tls: ssl.SSLContext | None = None
 
     @classmethod
     def create(
@@ -106,31 +119,24 @@ class Server:
         self._stop = anyio.Event()
         if self._stop_requested:
             self._stop.set()
+        raise_fd_limit()
         await self.store.open()
         try:
             host, port = parse_binding(self.config.binding)
-            listener: anyio.abc.Listener[Any] = await anyio.create_tcp_listener(
-                local_host=host, local_port=port
-            )
+            listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
             self.port = _bound_port(listener)
-            tls = make_tls_context(self.config.config_dir)
-            if tls is not None:
-                listener = TLSListener(
-                    listener,
-                    tls,
-                    standard_compatible=False,
-                    handshake_timeout=self.config.timings.handshake,
-                )
+            self._tls = make_tls_context(self.config.config_dir)
             async with listener, anyio.create_task_group() as tg:
                 self.task_group = tg
                 self._start_tasks(tg)
                 await self.kernel.startup(self)
-                tg.start_soon(listener.serve, self._accept, tg)
+                for each in cast(Sequence[anyio.abc.SocketListener], listener.listeners):
+                    tg.start_soon(accept_forever, each, self._accept, tg)
                 log.info(
                     "faktory-core %s listening on %s%s (store: %s)",
                     __version__,
                     self.config.binding,
-                    " with TLS" if tls else "",
+                    " with TLS" if self._tls else "",
                     self.store.name,
                 )
                 task_status.started(self.port)
@@ -169,12 +175,62 @@ class Server:
             tg.start_soon(run_task, name, every, body, self.tasks[name], self.clock.sleep)
 
     async def _accept(self, stream: anyio.abc.SocketStream) -> None:
-        connection = Connection(self, stream)
-        self.connections.add(connection)
+        """Serve one accepted connection. Whatever it raises (an ``Exception``) is logged with
+        the peer's address and ends this connection only, never the server."""
+        if self.handshaking >= self.config.max_handshaking:
+            log.warning(
+                "closing the connection from %s: %d connections are already in their "
+                "handshake (max_handshaking)",
+                peer_name(stream),
+                self.handshaking,
+            )
+            await anyio.aclose_forcefully(stream)
+            return
+        self.handshaking += 1
+        counted = True
         try:
-            await connection.run()
+            enable_keepalive(stream)
+            served = await self._secure(stream)
+            if served is None:
+                return
+            connection = Connection(self, served)
+            counted = False  # the connection counts itself down when its handshake ends
+            self.connections.add(connection)
+            try:
+                await connection.run()
+            finally:
+                self.connections.discard(connection)
+        except Exception:
+            log.exception("connection from %s failed", peer_name(stream))
+            await anyio.aclose_forcefully(stream)
         finally:
-            self.connections.discard(connection)
+            if counted:
+                self.handshaking -= 1
+
+    async def _secure(self, stream: anyio.abc.SocketStream) -> anyio.abc.ByteStream | None:
+        """The stream to speak FWP on: TLS-wrapped when the server has a key pair (the TLS
+        handshake within the FWP handshake's deadline), else ``stream`` itself."""
+        if self._tls is None:
+            return stream
+        try:
+            with anyio.fail_after(self.config.timings.handshake):
+                return await TLSStream.wrap(
+                    stream, server_side=True, ssl_context=self._tls, standard_compatible=False
+                )
+        except Exception as exc:
+            log.debug("TLS handshake with %s failed: %r", peer_name(stream), exc)
+            await anyio.aclose_forcefully(stream)
+            return None
+
+    def shed_buffers(self) -> None:
+        """Over ``max_buffered``: close the connections holding the most until under it."""
+        over = self.buffered - self.config.max_buffered
+        for connection in sorted(self.connections, key=lambda c: c.buffered, reverse=True):
+            if over <= 0 or not connection.buffered:
+                break
+            released = connection.evict()
+            self.buffered -= released
+            over -= released
 
     async def _drain(self) -> None:
         """Refuse new commands, let those in progress finish, then close every connection."""

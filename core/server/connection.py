@@ -2,10 +2,18 @@
 
 Reads arrive in raw chunks and feed the engine; every reply to the commands found in one chunk
 is written with a single send, so pipelined commands cost one syscall each way.
+
+Nothing raised while serving one connection may end the server: :meth:`Connection.run` logs
+any ``Exception`` with the peer's address, answers ``-ERR internal error`` if it still can and
+closes (cancellation, a ``BaseException``, goes through). What one connection may hold is
+bounded (docs/running.md, "Limits"): its line buffer (``max_hello_line`` before the HELLO,
+``max_line`` after, also while a FETCH blocks), its unsent replies (``max_unsent``: sent before
+anything more is read) and, with every other connection, ``max_buffered``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, TypeVar
@@ -13,7 +21,7 @@ from typing import TYPE_CHECKING, TypeVar
 import anyio
 import anyio.abc
 
-from faktory_core.errors import INTERNAL_ERROR, messages
+from faktory_core.errors import INTERNAL_ERROR, FaktoryError, messages
 from faktory_core.model import WorkerInfo
 from faktory_core.protocol import (
     NEED_DATA,
@@ -24,6 +32,7 @@ from faktory_core.protocol import (
     replies,
 )
 from faktory_core.server.commands import CLOSE, Session, dispatch
+from faktory_core.server.guard import peer_host, peer_name
 
 if TYPE_CHECKING:
     from faktory_core.server.app import Server
@@ -33,6 +42,8 @@ __all__ = ["Connection"]
 log = logging.getLogger("faktory_core.connection")
 
 RECEIVE_SIZE = 65536
+#: How long a last error reply may take to send to a connection that is being closed.
+FAREWELL_SECONDS = 1.0
 T = TypeVar("T")
 #: The peer has gone: reading answers end of stream.
 _EOF = (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError)
@@ -40,56 +51,119 @@ _GONE = (*_EOF, OSError)
 
 
 class Connection:
-    __slots__ = ("busy", "engine", "hello", "scope", "server", "session", "stream")
+    __slots__ = (
+        "buffered",
+        "busy",
+        "counted",
+        "engine",
+        "evicted",
+        "handshaking",
+        "hello",
+        "peer",
+        "scope",
+        "server",
+        "session",
+        "stream",
+    )
 
-    def __init__(self, server: Server, stream: anyio.abc.SocketStream) -> None:
+    def __init__(self, server: Server, stream: anyio.abc.ByteStream) -> None:
         self.server = server
         self.stream = stream
+        config = server.config
         self.engine = ServerConnection(
-            challenge=server.authenticator.challenge(), max_line=server.config.max_line
+            challenge=server.authenticator.challenge(),
+            max_line=config.max_line,
+            max_hello_line=config.max_hello_line,
         )
         self.session = Session()
         self.hello: Hello | None = None
         self.busy = False
         self.scope = anyio.CancelScope()
+        self.peer = peer_name(stream)
+        #: Bytes of this connection counted in ``server.buffered``.
+        self.buffered = 0
+        self.counted = False
+        self.handshaking = True
+        self.evicted = False
 
     def close(self) -> None:
         self.scope.cancel()
 
+    def evict(self) -> int:
+        """Close this connection to give back the memory it holds; returns how much."""
+        released, self.buffered, self.evicted = self.buffered, 0, True
+        log.warning(
+            "closing the connection from %s: it holds %d bytes and all connections together "
+            "hold more than max_buffered (%d)",
+            self.peer,
+            released,
+            self.server.config.max_buffered,
+        )
+        self.close()
+        return released
+
     async def run(self) -> None:
-        counted = False
         try:
             with self.scope:
                 try:
-                    if await self._handshake():
-                        counted = True
-                        self.server.stats.connections += 1
-                        if await self._admit():
-                            self.session.waiting = self._watching
-                            await self._commands()
+                    await self._serve()
                 except _GONE:
                     pass
+                except Exception:
+                    log.exception("connection from %s failed; closing it", self.peer)
+                    await self._farewell(replies.error(f"ERR {INTERNAL_ERROR}"))
                 finally:
                     with anyio.CancelScope(shield=True):
-                        await self._leave(counted)
+                        await self._leave()
         finally:
+            self._handshake_over()
+            self._account(0)
             # Also when the whole server is being cancelled: never leak the socket.
             with anyio.CancelScope(shield=True):
-                await self.stream.aclose()
+                try:
+                    await self.stream.aclose()
+                except Exception:
+                    log.debug("closing the connection from %s failed", self.peer, exc_info=True)
+
+    async def _serve(self) -> None:
+        try:
+            accepted = await self._handshake()
+        finally:
+            self._handshake_over()
+        if not accepted:
+            return
+        self.counted = True
+        self.server.stats.connections += 1
+        if await self._admit():
+            self.session.waiting = self._watching
+            await self._commands()
+
+    def _handshake_over(self) -> None:
+        if self.handshaking:
+            self.handshaking = False
+            self.server.handshaking -= 1
+
+    async def _farewell(self, reply: bytes) -> None:
+        """Send a last reply if the peer still reads within a second; never raise."""
+        with anyio.move_on_after(FAREWELL_SECONDS):
+            with contextlib.suppress(Exception):
+                await self.stream.send(reply)
 
     async def _watching(self, blocked: Awaitable[T]) -> T:
         """Await a blocking command (FETCH) while still reading the socket.
 
-        Bytes that arrive meanwhile (the next pipelined command) go to the engine; end of
-        stream marks the session gone, so a job fetched for a client that has left is put
-        back instead of being reserved for nobody.
+        Bytes that arrive meanwhile (the next pipelined command) go to the engine, up to one
+        line's cap (then reading waits for the FETCH); end of stream marks the session gone,
+        so a job fetched for a client that has left is put back instead of being reserved for
+        nobody.
         """
         async with anyio.create_task_group() as tg:
 
             async def watch() -> None:
-                while await self._receive():
-                    pass
-                self.session.gone = True
+                while not self.engine.over_limit():
+                    if not await self._receive():
+                        self.session.gone = True
+                        return
 
             tg.start_soon(watch)
             try:
@@ -100,12 +174,24 @@ class Connection:
 
     async def _receive(self) -> bytes:
         """Feed the engine one read; ``b""`` (end of stream) once the peer has gone."""
+        self._account(self.engine.buffered)
         try:
             data = await self.stream.receive(RECEIVE_SIZE)
         except _EOF:
             data = b""
         self.engine.receive_data(data)
+        if data:
+            self._account(self.engine.buffered)
         return data
+
+    def _account(self, size: int) -> None:
+        """Count this connection's buffered bytes in the server's total (see max_buffered)."""
+        if self.evicted:
+            return
+        self.server.buffered += size - self.buffered
+        self.buffered = size
+        if size and self.server.buffered > self.server.config.max_buffered:
+            self.server.shed_buffers()
 
     async def _handshake(self) -> bool:
         """HI, then a valid HELLO within the deadline and the right password (§2)."""
@@ -122,18 +208,45 @@ class Connection:
         if hello is None:
             return False
         if not await self.server.authenticator.authenticate(hello, self.engine.challenge):
-            await self.stream.send(self.engine.reject())
+            await self._refuse()
             return False
+        self.server.auth_failures.succeeded(peer_host(self.peer))
         self.hello = hello
         return True
 
+    async def _refuse(self) -> None:
+        """A wrong password: log it (at most once a second), wait longer for each failure in a
+        row from the same address, then answer ``-ERR Invalid password``."""
+        failures = self.server.auth_failures
+        now = anyio.current_time()
+        count, delay = failures.failed(peer_host(self.peer), now)
+        unlogged = failures.may_log(now)
+        if unlogged is not None:
+            log.warning(
+                "authentication failed from %s (%d in a row from there%s)",
+                self.peer,
+                count,
+                f"; {unlogged} other failures not logged" if unlogged else "",
+            )
+        await anyio.sleep(delay)
+        await self.stream.send(self.engine.reject())
+
     async def _admit(self) -> bool:
-        """Refuse connections over the limit; register a worker's wid; answer ``+OK``."""
+        """Refuse connections over the limit; register a worker's wid; answer ``+OK``.
+
+        A store that fails while registering the worker (an outage) is answered ``-ERR`` with
+        its message, and the connection closed; the server goes on.
+        """
         count = self.server.stats.connections
         if count > self.server.config.max_connections:
             await self.stream.send(replies.error(f"ERR {messages.too_many_connections(count)}"))
             return False
-        await self._register()
+        try:
+            await self._register()
+        except FaktoryError as exc:
+            log.warning("cannot admit the worker from %s: %s", self.peer, exc.message)
+            await self.stream.send(replies.error(exc.wire_text()))
+            return False
         await self.stream.send(self.engine.accept())
         return True
 
@@ -147,26 +260,48 @@ class Connection:
         await self.server.manager.connect_worker(info)
         self.session.wid = hello.wid  # only once counted: leaving counts it down
 
-    async def _leave(self, counted: bool) -> None:
-        if counted:
+    async def _leave(self) -> None:
+        if self.counted:
+            self.counted = False
             self.server.stats.connections -= 1
         if self.session.wid:
             try:
                 await self.server.store.worker_disconnect(self.session.wid)
             except Exception:
-                log.exception("could not unregister worker %s", self.session.wid)
+                log.exception(
+                    "could not unregister worker %s (connection from %s)",
+                    self.session.wid,
+                    self.peer,
+                )
+
+    async def _read_more(self) -> bool:
+        """Wait for more bytes; False once a connection without a ``wid`` (a producer, or a
+        client that never identified) has been silent for ``idle_timeout`` seconds."""
+        if self.session.wid:
+            await self._receive()
+            return True
+        timeout = self.server.config.idle_timeout
+        with anyio.move_on_after(timeout):
+            await self._receive()
+            return True
+        log.info("closing the connection from %s: no command for %ss", self.peer, timeout)
+        return False
 
     async def _commands(self) -> None:
         engine, server = self.engine, self.server
         out: list[bytes] = []
+        unsent = 0
         table, session, stats = server.table, self.session, server.stats
+        max_unsent = server.config.max_unsent
         while True:
             event = engine.next_event()
             if event is NEED_DATA:
                 if out:
                     await self.stream.send(b"".join(out))
                     out.clear()
-                await self._receive()
+                    unsent = 0
+                if not await self._read_more():
+                    break
                 continue
             if type(event) is not Command:
                 if isinstance(event, LineTooLongEvent):
@@ -179,7 +314,7 @@ class Connection:
             try:
                 reply, known = await dispatch(table, session, event.verb, event.payload)
             except Exception:
-                log.exception("command %s failed", event.verb)
+                log.exception("command %s from %s failed", event.verb, self.peer)
                 reply, known = replies.error(f"ERR {INTERNAL_ERROR}"), True
             finally:
                 self.busy = False
@@ -188,5 +323,12 @@ class Connection:
             if reply == CLOSE:
                 break
             out.append(reply)
+            unsent += len(reply)
+            if unsent >= max_unsent:
+                # Back-pressure: a client that pipelines and never reads waits here (the send
+                # blocks once the socket's buffers are full), and nothing more is read.
+                await self.stream.send(b"".join(out))
+                out.clear()
+                unsent = 0
         if out:
             await self.stream.send(b"".join(out))
