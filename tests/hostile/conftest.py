@@ -20,6 +20,7 @@ import pytest
 
 from faktory_core.testing import stop_process
 from tests.integration.conftest import Conn, make_job
+from tests.redis.conftest import redis_binary, redis_factory  # the Redis of item 2's tests
 
 SERVE = Path(__file__).with_name("serve.py")
 START_SECONDS = 20.0
@@ -130,3 +131,6 @@ def assert_jobs(server: Spawned, jids: set[str], queue: str = "default") -> None
         conn.ack(job["jid"])
     conn.close()
     assert jids <= found, f"lost {len(jids - found)} jobs"
+
+
+__all__ = ["Spawned", "assert_jobs", "push_jobs", "redis_binary", "redis_factory"]
