@@ -17,6 +17,7 @@ from __future__ import annotations
 
 __all__ = [
     "INTERNAL_ERROR",
+    "MAX_QUEUE_NAME",
     "CloseConnection",
     "CodedError",
     "Discard",
@@ -69,6 +70,10 @@ class StoreError(FaktoryError):
 
 
 INTERNAL_ERROR = "internal error"
+#: The longest queue name accepted (Faktory has no limit; docs/compatibility.md).
+MAX_QUEUE_NAME = 255
+#: How much of an over-long queue name an error reply repeats.
+_ECHOED_NAME = 64
 
 
 class messages:
@@ -110,7 +115,16 @@ class messages:
 
     @staticmethod
     def bad_queue(name: str) -> str:
+        if len(name) > MAX_QUEUE_NAME:
+            return (
+                f'cannot get "{name[:_ECHOED_NAME]}..." queue: queue names are at most '
+                f"{MAX_QUEUE_NAME} characters"
+            )
         return f'cannot get "{name}" queue: {messages.QUEUE_NAME_RULE}'
+
+    @staticmethod
+    def too_many_queues(count: int, limit: int) -> str:
+        return f"too many queues: {count} (the limit is {limit}, max_fetch_queues)"
 
     @staticmethod
     def invalid_ack(payload: str) -> str:

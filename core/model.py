@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 
 from faktory_core import jobjson
-from faktory_core.errors import InvalidJob, messages
+from faktory_core.errors import MAX_QUEUE_NAME, InvalidJob, messages
 from faktory_core.glob import compile_glob
 from faktory_core.timefmt import BadTimestamp, format_ts, parse_ts
 
@@ -51,7 +51,8 @@ _QUEUE_NAME = re.compile(r"[a-zA-Z0-9._-]+\Z")
 
 
 def valid_queue_name(name: str) -> bool:
-    return _QUEUE_NAME.match(name) is not None
+    """Faktory's rule, plus a length limit of our own (``MAX_QUEUE_NAME``, 255)."""
+    return len(name) <= MAX_QUEUE_NAME and _QUEUE_NAME.match(name) is not None
 
 
 class SortedSet(enum.StrEnum):

@@ -10,12 +10,20 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+import anyio.lowlevel
 import attrs
 
 from faktory_core import jobjson
-from faktory_core.errors import INTERNAL_ERROR, FaktoryError, messages
+from faktory_core.errors import INTERNAL_ERROR, FaktoryError, InvalidJob, messages
 from faktory_core.manager import FailInfo
-from faktory_core.model import JobFilter, SortedSet, decode_job, decode_jobs
+from faktory_core.model import (
+    JobFilter,
+    SortedSet,
+    decode_job,
+    decode_jobs,
+    job_from_dict,
+    valid_queue_name,
+)
 from faktory_core.protocol import replies
 
 if TYPE_CHECKING:
@@ -24,6 +32,9 @@ if TYPE_CHECKING:
 __all__ = ["CLOSE", "Handler", "Session", "build_table"]
 
 CLOSE = b""
+#: PUSHB works through its jobs this many at a time, letting other clients in between
+#: (docs/performance.md, "One command, everyone else waiting").
+PUSHB_CHUNK = 1000
 
 
 async def _plain(blocked: Awaitable[Any]) -> Any:
@@ -74,16 +85,26 @@ def build_table(server: Server) -> dict[str, Handler]:
     """Bind every OSS command to ``server``; plugins may add verbs to the returned table."""
     manager = server.manager
 
+    def queue_names(text: str) -> list[str]:
+        names = text.split(" ") if text else []
+        if len(names) > server.config.max_fetch_queues:
+            raise FaktoryError(messages.too_many_queues(len(names), server.config.max_fetch_queues))
+        return names
+
     async def push(session: Session, payload: bytes | None) -> bytes:
         await manager.push(decode_job(_need(payload)))
         return replies.OK
 
     async def pushb(session: Session, payload: bytes | None) -> bytes:
-        errors = await manager.push_bulk(decode_jobs(_need(payload)))
+        jobs = await _decode_batch(_need(payload))
+        errors: dict[str, str] = {}
+        for start in range(0, len(jobs), PUSHB_CHUNK):
+            errors.update(await manager.push_bulk(jobs[start : start + PUSHB_CHUNK]))
+            await anyio.lowlevel.checkpoint()
         return replies.bulk(_compact(errors))
 
     async def fetch(session: Session, payload: bytes | None) -> bytes:
-        queues = _text(payload).split(" ") if payload is not None else []
+        queues = queue_names(_text(payload)) if payload is not None else []
         # A job at hand is answered at once; only a FETCH that has to wait watches the socket.
         job = await manager.fetch(queues, session.wid, wait=False)
         if job is None:
@@ -130,14 +151,18 @@ def build_table(server: Server) -> dict[str, Handler]:
         sub, _, rest = _text(_need(payload)).partition(" ")
         sub = sub.upper()
         if sub == "LATENCY":
-            latencies = await manager.latency(rest.split(" ") if rest else [])
+            latencies = await manager.latency(queue_names(rest))
             return replies.bulk(_compact({k: v or 0 for k, v in sorted(latencies.items())}))
         action = {"PAUSE": manager.pause, "RESUME": manager.resume, "REMOVE": manager.remove}
         if sub not in action:
             raise FaktoryError(messages.no_such_queue_subcommand(sub))
         if not rest and " " not in _text(_need(payload)):
             raise MissingPayload  # `QUEUE PAUSE` with no names: Faktory's internal error
-        await action[sub](rest.split(" "))
+        names = queue_names(rest) or [""]
+        for name in names:
+            if name != "*" and not valid_queue_name(name):
+                raise FaktoryError(messages.bad_queue(name))  # Faktory ignores it (+OK)
+        await action[sub](names)
         return replies.OK
 
     async def mutate(session: Session, payload: bytes | None) -> bytes:
@@ -181,6 +206,25 @@ async def dispatch(
         return replies.error(exc.wire_text()), True
     except MissingPayload:
         return replies.error(f"ERR {INTERNAL_ERROR}"), True
+
+
+async def _decode_batch(payload: bytes) -> list[Any]:
+    """A PUSHB payload to its list of job objects, decoded item by item with a checkpoint
+    every :data:`PUSHB_CHUNK` items, so a 15 MiB PUSHB does not hold the event loop. Errors
+    (and what is accepted) are exactly :func:`~faktory_core.model.decode_jobs`'s."""
+    if not payload.lstrip(b" \t\r\n").startswith(b"["):
+        return decode_jobs(payload)  # not an array: raises, naming what it is
+    items: list[Any] = []
+    try:
+        for item in jobjson.iter_array(payload):
+            if not isinstance(item, dict):
+                job_from_dict(item)  # raises its "cannot use ... as an object" error
+            items.append(item)
+            if len(items) % PUSHB_CHUNK == 0:
+                await anyio.lowlevel.checkpoint()
+    except jobjson.JSONError as exc:
+        raise InvalidJob(messages.invalid_json(str(exc))) from None
+    return items
 
 
 def _fail_info(payload: bytes) -> FailInfo:

@@ -32,7 +32,7 @@ from faktory_core.protocol import (
     replies,
 )
 from faktory_core.server.commands import CLOSE, Session, dispatch
-from faktory_core.server.guard import peer_host, peer_name
+from faktory_core.server.guard import peer_host, peer_name, release_memory
 
 if TYPE_CHECKING:
     from faktory_core.server.app import Server
@@ -42,6 +42,8 @@ __all__ = ["Connection"]
 log = logging.getLogger("faktory_core.connection")
 
 RECEIVE_SIZE = 65536
+#: A connection that buffered this much gives the memory back to the system when it closes.
+RELEASE_AFTER = 1024 * 1024
 #: How long a last error reply may take to send to a connection that is being closed.
 FAREWELL_SECONDS = 1.0
 T = TypeVar("T")
@@ -59,6 +61,7 @@ class Connection:
         "evicted",
         "handshaking",
         "hello",
+        "peak",
         "peer",
         "scope",
         "server",
@@ -82,6 +85,8 @@ class Connection:
         self.peer = peer_name(stream)
         #: Bytes of this connection counted in ``server.buffered``.
         self.buffered = 0
+        #: The most this connection has buffered at once.
+        self.peak = 0
         self.counted = False
         self.handshaking = True
         self.evicted = False
@@ -92,6 +97,7 @@ class Connection:
     def evict(self) -> int:
         """Close this connection to give back the memory it holds; returns how much."""
         released, self.buffered, self.evicted = self.buffered, 0, True
+        self.peak = max(self.peak, released)
         log.warning(
             "closing the connection from %s: it holds %d bytes and all connections together "
             "hold more than max_buffered (%d)",
@@ -118,6 +124,9 @@ class Connection:
         finally:
             self._handshake_over()
             self._account(0)
+            if self.peak >= RELEASE_AFTER:
+                self.engine = ServerConnection()  # drop the buffer before trimming
+                release_memory()
             # Also when the whole server is being cancelled: never leak the socket.
             with anyio.CancelScope(shield=True):
                 try:
@@ -190,6 +199,7 @@ class Connection:
             return
         self.server.buffered += size - self.buffered
         self.buffered = size
+        self.peak = max(self.peak, size)
         if size and self.server.buffered > self.server.config.max_buffered:
             self.server.shed_buffers()
 

@@ -12,6 +12,8 @@
 from __future__ import annotations
 
 import collections
+import ctypes
+import ctypes.util
 import logging
 import math
 import resource
@@ -29,6 +31,7 @@ __all__ = [
     "enable_keepalive",
     "peer_name",
     "raise_fd_limit",
+    "release_memory",
 ]
 
 log = logging.getLogger("faktory_core.server")
@@ -47,6 +50,25 @@ AUTH_FORGET = 600.0
 AUTH_TABLE_SIZE = 4096
 #: At most one "authentication failed" line per this many seconds; the rest are counted.
 AUTH_LOG_EVERY = 1.0
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim: Callable[[int], int] = libc.malloc_trim
+    except (OSError, AttributeError):
+        return None  # not glibc
+    return trim
+
+
+_TRIM = _malloc_trim()
+
+
+def release_memory() -> None:
+    """Give freed heap memory back to the system (glibc keeps a connection's megabytes of
+    buffer otherwise, so RSS would stay at its peak after the connection closed)."""
+    if _TRIM is not None:
+        _TRIM(0)
 
 
 def raise_fd_limit() -> None:

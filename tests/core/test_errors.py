@@ -99,6 +99,12 @@ WIRE: list[tuple[str, str, bytes]] = [
         messages.line_too_long(1024),
         b"-ERR line too long: the limit is 1024 bytes\r\n",
     ),
+    # Not Faktory's either (issue 13): the bound on the queues one FETCH names.
+    (
+        "too_many_queues",
+        messages.too_many_queues(1001, 1000),
+        b"-ERR too many queues: 1001 (the limit is 1000, max_fetch_queues)\r\n",
+    ),
 ]
 
 #: Names on ``messages`` that are building blocks, not replies of their own.
@@ -133,6 +139,14 @@ def test_bad_queue_with_an_empty_name() -> None:
     assert messages.bad_queue("") == (
         'cannot get "" queue: queue names must match \\A[a-zA-Z0-9._-]+\\z'
     )
+
+
+def test_bad_queue_with_an_overlong_name_echoes_only_its_start() -> None:
+    name = "q" * (errors.MAX_QUEUE_NAME + 1)
+    assert messages.bad_queue(name) == (
+        f'cannot get "{"q" * 64}..." queue: queue names are at most 255 characters'
+    )
+    assert "must match" in messages.bad_queue("q" * (errors.MAX_QUEUE_NAME - 1) + "!")
 
 
 def test_invalid_at_prefix() -> None:
