@@ -190,6 +190,23 @@ def test_limits_from_toml(environ: dict[str, str], conf: Path, write_conf: Write
     assert (config.max_line, config.max_connections) == (4096, 10)
 
 
+def test_hardening_limits_from_toml(
+    environ: dict[str, str], conf: Path, write_conf: WriteConf
+) -> None:
+    from faktory_core.config import LIMIT_KEYS, Config
+
+    write_conf(
+        "a.toml", "[faktory]\n" + "".join(f"{k} = {n + 7}\n" for n, k in enumerate(LIMIT_KEYS))
+    )
+    config = build_config(["-c", str(conf)], environ)
+    assert [getattr(config, k) for k in LIMIT_KEYS] == [n + 7 for n in range(len(LIMIT_KEYS))]
+    defaults = build_config([], environ)
+    assert [getattr(defaults, k) for k in LIMIT_KEYS] == [getattr(Config(), k) for k in LIMIT_KEYS]
+    write_conf("a.toml", "[faktory]\nidle_timeout = 0\n")
+    with pytest.raises(ConfigError, match=r"\[faktory\] idle_timeout must be a positive integer"):
+        build_config(["-c", str(conf)], environ)
+
+
 @pytest.mark.parametrize("value", ["0", "-1", "true", '"10"', "1.5"])
 def test_limits_must_be_positive_integers(
     environ: dict[str, str], conf: Path, write_conf: WriteConf, value: str
