@@ -7,6 +7,7 @@ clock are resolved once at start-up and called directly on every command.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -16,7 +17,7 @@ import attrs
 
 from faktory_core.clock import Clock
 from faktory_core.config import Timings
-from faktory_core.errors import Discard, FaktoryError, InvalidJob, messages
+from faktory_core.errors import Discard, FaktoryError, InvalidJob, StoreError, messages
 from faktory_core.middleware import Chains
 from faktory_core.model import (
     DEAD_TTL,
@@ -24,6 +25,7 @@ from faktory_core.model import (
     Job,
     JobFilter,
     Reservation,
+    SetEntry,
     SortedSet,
     WorkerInfo,
     WorkerState,
@@ -32,13 +34,24 @@ from faktory_core.model import (
     valid_queue_name,
 )
 from faktory_core.retry import RetryPolicy
-from faktory_core.store import Store
+from faktory_core.store import FailureOutcome, Store
 from faktory_core.timefmt import BadTimestamp, format_ts, parse_ts
 
-__all__ = ["EXPIRED_ERRTYPE", "EXPIRED_MESSAGE", "MUTATE_CHUNK", "FailInfo", "Manager"]
+__all__ = [
+    "BURIED_ERRTYPE",
+    "EXPIRED_ERRTYPE",
+    "EXPIRED_MESSAGE",
+    "MUTATE_CHUNK",
+    "FailInfo",
+    "Manager",
+]
+
+log = logging.getLogger("faktory_core.manager")
 
 EXPIRED_ERRTYPE = "ReservationExpired"
 EXPIRED_MESSAGE = "Faktory job reservation expired"
+#: The ``failure.errtype`` of a job a background loop could not move and put in the dead set.
+BURIED_ERRTYPE = "FaktoryCoreError"
 MAX_ERRTYPE_BYTES = 100
 MAX_MESSAGE_BYTES = 1000
 MAX_BACKTRACE_LINES = 50
@@ -261,16 +274,42 @@ class Manager:
         return settled
 
     async def reap_reservations(self) -> int:
-        """Fail every expired reservation as ReservationExpired (§5.2); returns how many."""
+        """Fail every expired reservation as ReservationExpired (§5.2); returns how many.
+
+        A reservation that cannot be failed (anything but a store outage) is logged and put in
+        the dead set with the reason: one bad job must not stop the reaper. A batch that moves
+        nothing ends the pass (whatever is stuck is tried again next pass, never in a loop)."""
         reaped = 0
         info = FailInfo(jid="", errtype=EXPIRED_ERRTYPE, message=EXPIRED_MESSAGE)
         while True:
             batch = await self.store.expired(self.clock.now(), self.timings.reaper_batch)
+            before = reaped
             for reservation in batch:
-                if await self._settle(reservation, info, expired_only=True):
+                if await self._reap_one(reservation, info):
                     reaped += 1
-            if len(batch) < self.timings.reaper_batch:
+            if len(batch) < self.timings.reaper_batch or reaped == before:
                 return reaped
+
+    async def _reap_one(self, reservation: Reservation, info: FailInfo) -> bool:
+        try:
+            return await self._settle(reservation, info, expired_only=True)
+        except StoreError:
+            raise  # an outage: the whole pass fails and runs again
+        except Exception as exc:  # one bad job must not stop the reaper
+            log.exception("the reaper could not fail job %s", reservation.job.jid)
+            return await self._bury_reserved(reservation, exc)
+
+    async def _bury_reserved(self, reservation: Reservation, exc: Exception) -> bool:
+        now = self.clock.now()
+        job = _with_reason(reservation.job, "the reservation expired", exc, now)
+        outcome = FailureOutcome(job, SortedSet.DEAD, now + DEAD_TTL)
+        try:
+            return await self.store.settle_failure(job.jid, outcome, now, expired_only=True)
+        except StoreError:
+            raise
+        except Exception:
+            log.exception("could not move job %s to the dead set either", job.jid)
+            return False
 
     async def extend_reservation(self, jid: str, until: float) -> bool:
         """Keep a job reserved until ``until`` (for plugins such as TRACK's reserve_until)."""
@@ -356,13 +395,56 @@ class Manager:
         return await self.act_on(which, action, await self.matching_keys(which, where))
 
     async def enqueue_due(self, which: SortedSet) -> int:
-        """Move due scheduled jobs or retries to their queues, batch by batch (§5.1)."""
+        """Move due scheduled jobs or retries to their queues, batch by batch (§5.1).
+
+        When the store fails on a batch for anything but an outage, that batch is moved one
+        entry at a time, and an entry that still fails goes to the dead set with the reason."""
         moved = 0
         while True:
-            count = await self.store.enqueue_due(which, self.clock.now(), self.timings.batch)
+            try:
+                count = await self.store.enqueue_due(which, self.clock.now(), self.timings.batch)
+            except StoreError:
+                raise
+            except Exception:
+                log.exception("moving due %s failed; moving them one at a time", which.value)
+                return moved + await self._enqueue_due_singly(which)
             moved += count
             if count < self.timings.batch:
                 return moved
+
+    async def _enqueue_due_singly(self, which: SortedSet) -> int:
+        now = self.clock.now()
+        moved = 0
+        for entry in await self.store.set_page(which, 0, self.timings.batch):
+            if entry.score > now:
+                break
+            try:
+                moved += await self.store.set_enqueue(which, [entry.key], now)
+            except StoreError:
+                raise
+            except Exception as exc:  # one bad entry must not stop the loop
+                log.exception("could not enqueue job %s from %s", entry.job.jid, which.value)
+                await self._bury_entry(which, entry, exc)
+        return moved
+
+    async def _bury_entry(self, which: SortedSet, entry: SetEntry, exc: Exception) -> None:
+        now = self.clock.now()
+        job = _with_reason(entry.job, f"it came due in {which.value}", exc, now)
+        try:
+            await self.store.set_add(SortedSet.DEAD, now + DEAD_TTL, job)
+        except StoreError:
+            raise
+        except Exception:
+            log.exception("could not move job %s to the dead set either", job.jid)
+            return
+        await self.store.set_remove(which, [entry.key])
+
+
+def _with_reason(job: Job, when: str, exc: Exception, now: float) -> Job:
+    """The job with a failure saying why a background loop gave up on it."""
+    message = f"faktory-core could not move this job when {when}: {type(exc).__name__}: {exc}"
+    info = FailInfo.cleansed(job.jid, BURIED_ERRTYPE, message, ())
+    return record_failure(job, info, now)
 
 
 def _age(job: Job | None, now: float) -> float:

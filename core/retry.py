@@ -13,7 +13,15 @@ from faktory_core.model import DEAD_TTL, Failure, Job, SortedSet
 from faktory_core.store import FailureOutcome
 from faktory_core.timefmt import format_ts
 
-__all__ = ["FaktoryRetryPolicy", "RetryPolicy", "backoff_seconds"]
+__all__ = ["MAX_BACKOFF_SECONDS", "FaktoryRetryPolicy", "RetryPolicy", "backoff_seconds"]
+
+#: The longest retry delay: the largest Go ``time.Duration`` in whole seconds (~292 years).
+#: Faktory computes the delay as a Duration, which overflows past this (``retry_count`` ≥ 310);
+#: we stop there instead, so every count gets a date Python can write (a larger delay raised
+#: ``year out of range`` and failed the FAIL and every pass of the reaper).
+MAX_BACKOFF_SECONDS = (2**63 - 1) // 10**9
+#: Above this count, ``count⁴`` alone passes the cap (309⁴ < cap < 310⁴).
+_CAPPED_FROM = 310
 
 
 @runtime_checkable
@@ -24,8 +32,11 @@ class RetryPolicy(Protocol):
 
 
 def backoff_seconds(retry_count: int, jitter: int) -> int:
-    """``count⁴ + 15 + jitter·(count+1)`` with ``jitter`` in 0..29 (§5.3)."""
-    return retry_count**4 + 15 + jitter * (retry_count + 1)
+    """``count⁴ + 15 + jitter·(count+1)`` with ``jitter`` in 0..29 (§5.3), at most
+    :data:`MAX_BACKOFF_SECONDS` and at least 0 (a client may send any ``retry_count``)."""
+    if abs(retry_count) >= _CAPPED_FROM:
+        return MAX_BACKOFF_SECONDS
+    return min(max(retry_count**4 + 15 + jitter * (retry_count + 1), 0), MAX_BACKOFF_SECONDS)
 
 
 @attrs.define

@@ -15,6 +15,7 @@ import attrs
 
 from faktory_core import jobjson
 from faktory_core.errors import INTERNAL_ERROR, FaktoryError, InvalidJob, messages
+from faktory_core.glob import GlobTooLong, check_glob
 from faktory_core.manager import FailInfo
 from faktory_core.model import (
     JobFilter,
@@ -297,4 +298,8 @@ def _filter(raw: Any) -> JobFilter:
         raise FaktoryError("cannot decode the filter: wrong field types")
     if not all(isinstance(jid, str) for jid in jids):
         raise FaktoryError("cannot decode the filter: jids must be strings")
+    try:
+        check_glob(glob.encode())
+    except GlobTooLong as exc:
+        raise FaktoryError(str(exc)) from None
     return JobFilter(jobtype=jobtype, glob=glob, jids=tuple(jids))

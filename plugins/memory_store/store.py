@@ -13,7 +13,7 @@ import itertools
 import math
 import sys
 from collections import deque
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -432,7 +432,7 @@ class MemoryStore:
         return self._sets[which].clear()
 
     async def set_enqueue(self, which: SortedSet, keys: Collection[str], now: float) -> int:
-        return self._enqueue_entries(self._sets[which].pop_keys(keys), now)
+        return self._enqueue_entries(which, self._sets[which].pop_keys(keys), now)
 
     async def set_kill(self, which: SortedSet, keys: Collection[str], score: float) -> int:
         entries = self._sets[which].pop_keys(keys)
@@ -441,18 +441,22 @@ class MemoryStore:
         return len(entries)
 
     async def enqueue_due(self, which: SortedSet, now: float, limit: int) -> int:
-        return self._enqueue_entries(self._sets[which].pop_due(now, limit), now)
+        return self._enqueue_entries(which, self._sets[which].pop_due(now, limit), now)
 
     async def purge(self, which: SortedSet, now: float) -> int:
         return len(self._sets[which].pop_due(now, None))
 
-    def _enqueue_entries(self, entries: Iterable[SetEntry], now: float) -> int:
+    def _enqueue_entries(self, which: SortedSet, entries: list[SetEntry], now: float) -> int:
+        """Enqueue popped entries; should one fail, it and those after it go back to the set."""
         enqueued_at = format_ts(now)
-        moved = 0
-        for entry in entries:
-            self._enqueue(attrs.evolve(entry.job, enqueued_at=enqueued_at))
-            moved += 1
-        return moved
+        for moved, entry in enumerate(entries):
+            try:
+                self._enqueue(attrs.evolve(entry.job, enqueued_at=enqueued_at))
+            except BaseException:
+                for rest in entries[moved:]:
+                    self._sets[which].add(rest.score, rest.job)
+                raise
+        return len(entries)
 
     # -- reservations ---------------------------------------------------------------------------
     async def reservation(self, jid: str) -> Reservation | None:

@@ -1,4 +1,5 @@
-"""The store's background tasks: the pub/sub listener and the node beat.
+"""The store's background tasks: the pub/sub listener, the node beat and the undoing of
+failed FETCHes (:mod:`.undo`).
 
 Each is a plain asyncio task, not a child of the server's task group: a store has no task
 group of its own (the Store protocol has none to give it), and redis-py's client runs on asyncio
@@ -18,6 +19,10 @@ class Background:
 
     def __init__(self) -> None:
         self._task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
 
     def start(self, work: Coroutine[Any, Any, None]) -> None:
         self._task = asyncio.get_running_loop().create_task(work)

@@ -13,6 +13,7 @@ later is only a safety net), and a blocked fetch waits on the clock (:mod:`.wake
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import enum
 import hashlib
@@ -44,6 +45,7 @@ from faktory_core.model import (
     entry_key,
     parse_entry_key,
 )
+from faktory_core.plugins.redis_store.background import Background
 from faktory_core.plugins.redis_store.codec import (
     Unreadable,
     decode_job,
@@ -70,6 +72,7 @@ from faktory_core.plugins.redis_store.link import Arg, Link
 from faktory_core.plugins.redis_store.nodes import NODE_TTL_SECONDS, Mine, NodeBeat, new_node_id
 from faktory_core.plugins.redis_store.scripts import Scripts
 from faktory_core.plugins.redis_store.supervisor import LOAD_SECONDS, LocalRedis
+from faktory_core.plugins.redis_store.undo import UNDO_EVERY, LostFetch, LostFetches
 from faktory_core.plugins.redis_store.wakeup import Listener, Waiter, Wakeups
 from faktory_core.store import HISTORY_DAYS, DayCount, FailureOutcome, StoreStats
 from faktory_core.timefmt import format_ts, utc_day
@@ -96,6 +99,9 @@ PAGE = 1000
 MADE_LIMIT = 8192
 #: Distinct queue lists whose fetch keys are kept ready, at most.
 FETCH_KEYS_LIMIT = 1024
+#: Queues one fetch script looks at, at most: a FETCH naming more runs one script per this many,
+#: in order, so one FETCH never holds Redis for a long list (other clients' commands run between).
+FETCH_SCRIPT_QUEUES = 256
 
 
 def _pairs(flat: Sequence[Any]) -> list[tuple[bytes, float]]:
@@ -210,6 +216,10 @@ class RedisStore:
     _groups: Groups = attrs.field(factory=Groups, init=False)
     #: The fetch script's keys for a list of queues.
     _fetch_keys: dict[tuple[str, ...], list[Arg]] = attrs.field(factory=dict, init=False)
+    #: FETCHes whose script may have run although they failed, and the task putting their jobs
+    #: back (:mod:`.undo`).
+    _lost: LostFetches = attrs.field(factory=LostFetches, init=False)
+    _undoer: Background = attrs.field(factory=Background, init=False)
 
     @keys.default
     def _make_keys(self) -> Keys:
@@ -304,6 +314,7 @@ class RedisStore:
         return True
 
     async def close(self) -> None:
+        await self._undoer.stop()
         listener, self._listener = self._listener, None
         if listener is not None:
             await listener.stop()
@@ -478,13 +489,28 @@ class RedisStore:
     async def _take(
         self, queues: Sequence[str], wid: str, now: float
     ) -> Reservation | Refused | None:
-        """One fetch script: a reservation, None (nothing to fetch) or REFUSED (the worker is
-        quiet or terminated)."""
+        """The fetch script over the queues, :data:`FETCH_SCRIPT_QUEUES` at a time in order: a
+        reservation, None (nothing to fetch) or REFUSED (the worker is quiet or terminated)."""
+        for start in range(0, len(queues), FETCH_SCRIPT_QUEUES):
+            res = await self._take_from(queues[start : start + FETCH_SCRIPT_QUEUES], wid, now)
+            if res is not None:
+                return res
+        return None
+
+    async def _take_from(
+        self, queues: Sequence[str], wid: str, now: float
+    ) -> Reservation | Refused | None:
         keys = [*self._keys_of(queues), self.keys.worker(wid)]
         stamp, wid_json, expiry = format_ts(now), jobjson.dumps(wid), now + DEFAULT_RESERVE_FOR
         args: list[Arg] = [fstr(now), stamp, wid_json, fstr(expiry), format_ts(expiry), *queues]
         for _ in range(CORRUPT_SKIPS):
-            reply = await self._s.fetch(keys=keys, args=args)
+            try:
+                reply = await self._s.fetch(keys=keys, args=args)
+            except rex.ResponseError:
+                raise  # Redis answered: the script failed, it reserved nothing
+            except BaseException:
+                self._lose(LostFetch.of(stamp, wid_json))  # it may run, or have run
+                raise
             if not reply:
                 return None
             if len(reply) == 1:
@@ -504,6 +530,59 @@ class RedisStore:
             self._made.add(res, raw, stamp, wid_json)
             return res
         return None
+
+    # -- failed FETCHes (see .undo) -------------------------------------------------------------
+    def _lose(self, lost: LostFetch) -> None:
+        self._lost.add(lost)
+        if not self._undoer.running:
+            self._undoer.start(self._undo_lost())
+
+    async def _undo_lost(self) -> None:
+        """Search for the failed FETCHes' reservations until each is found or forgotten."""
+        while self._lost:
+            await asyncio.sleep(UNDO_EVERY)
+            try:
+                await self._undo_pass()
+            except (StoreError, rex.RedisError, OSError) as exc:
+                log.info("%d failed FETCH(es) to undo; Redis: %s", len(self._lost), exc)
+
+    async def _undo_pass(self) -> None:
+        start = 0
+        while True:
+            members = _members(
+                await self._r.execute(
+                    "ZRANGE", self.keys.working, start, start + PAGE - 1, bulky=True
+                )
+            )
+            undone = 0
+            for member in members:
+                lost = self._lost.match(member)
+                if lost is not None:
+                    undone += await self._put_back(member)
+                    self._lost.found(lost)
+            if len(members) < PAGE or not self._lost:
+                break
+            start += len(members) - undone
+        self._lost.searched()
+
+    async def _put_back(self, member: bytes) -> int:
+        """The reservation back at the head of its queue, if it is still ``member``."""
+        try:
+            job = decode_reservation(member, 0).job
+        except Unreadable:
+            return 0
+        keys = [*self._res_keys(), self.keys.queues, self.keys.queue(job.queue)]
+        args: list[Arg] = [job.jid, member, job.encode(), job.queue, self.keys.pushed]
+        moved = int(await self._s.unreserve(keys=keys, args=args))
+        if moved:
+            self._made.drop(job.jid)
+            log.warning(
+                "put job %s back at the head of %s: the FETCH that reserved it failed (%s)",
+                job.jid,
+                job.queue,
+                "Redis did not answer it in time",
+            )
+        return moved
 
     async def _set_aside_reserved(self, jid: str, raw: bytes, why: str) -> None:
         await self._s.release(keys=self._res_keys(), args=[jid])

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any, ClassVar
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from litestar import Controller, get, post
 from litestar.datastructures import FormMultiDict
@@ -43,6 +43,17 @@ ACTIONS = {"retry": "requeue", "add_to_queue": "requeue", "delete": "delete", "k
 
 def entry_path(base: str, key: str) -> str:
     return f"{base}/{quote(key, safe='')}"
+
+
+def entry_key(request: AnyRequest, base: str, key: str) -> str:
+    """The entry key of a request to ``{base}/{key}``, read from the raw (still quoted) path
+    when there is one: the router's decoded path loses a key's trailing slashes (a jid ending
+    in ``//`` could not be opened) and merges ``%2F`` with ``/``."""
+    raw = request.scope.get("raw_path")
+    prefix = f"{base}/".encode()
+    if isinstance(raw, bytes) and raw.startswith(prefix):
+        return unquote(raw[len(prefix) :].split(b"?", 1)[0].decode("utf-8", "replace"))
+    return key.lstrip("/")
 
 
 class SetController(Controller):
@@ -91,7 +102,7 @@ class SetController(Controller):
 
     @get("/{key:path}")
     async def entry(self, request: AnyRequest, server: UiServer, key: FromPath[str]) -> Any:
-        found = await server.store.set_get(self.which, key.lstrip("/"))
+        found = await server.store.set_get(self.which, entry_key(request, self.path, key))
         if found is None:
             return Redirect(link(request, self.path), status_code=HTTP_307_TEMPORARY_REDIRECT)
         context = self._context(request) | {"entry": found, "job": found.job}
@@ -100,7 +111,8 @@ class SetController(Controller):
     @post("/{key:path}")
     async def act_on_entry(self, request: AnyRequest, server: UiServer, key: FromPath[str]) -> Any:
         form = await request.form()
-        await self._apply(server, _action(form), [key.lstrip("/")], JobFilter())
+        keys = [entry_key(request, self.path, key)]
+        await self._apply(server, _action(form), keys, JobFilter())
         return redirect(request, self.path)
 
     async def _apply(self, server: Server, action: str, keys: list[str], where: JobFilter) -> int:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import re
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from faktory_core.glob import compile_glob, glob_match
+from faktory_core.glob import MAX_GLOB_BYTES, GlobTooLong, check_glob, compile_glob, glob_match
 
 STAR, QUESTION, OPEN, CLOSE, CARET, DASH, BACKSLASH = b"*?[]^-\\"
 
@@ -280,3 +281,36 @@ def test_match_is_anchored_at_both_ends() -> None:
     assert not glob_match(b"b", b"abc")
     assert not glob_match(b"abc", b"abc\n")
     assert glob_match(b"abc*", b"abc\n")
+
+
+# -- the length bound (issue 13: a 400 KB glob stalled the event loop for 3 s) ------------------
+
+
+def test_a_glob_at_the_limit_compiles_and_agrees_with_redis() -> None:
+    literal = b"job-0123456789.(x)|{y}+$^ " * MAX_GLOB_BYTES
+    pattern = (b"*" + literal)[:MAX_GLOB_BYTES]
+    assert len(pattern) == MAX_GLOB_BYTES
+    check_glob(pattern)
+    string = b"prefix" + pattern[1:]
+    assert glob_match(pattern, string) is redis_stringmatch(pattern, string) is True
+    assert glob_match(pattern, string[:-1]) is redis_stringmatch(pattern, string[:-1]) is False
+
+
+@pytest.mark.parametrize(
+    "pattern", [b"a" * (MAX_GLOB_BYTES + 1), b"*a" * 200_000, b"[ab]" * 100_000]
+)
+def test_a_longer_glob_is_refused_with_its_length(pattern: bytes) -> None:
+    with pytest.raises(GlobTooLong, match=f"regexp is {len(pattern)} bytes long: at most 4096"):
+        check_glob(pattern)
+    with pytest.raises(GlobTooLong):
+        compile_glob(pattern)
+
+
+def test_literal_runs_are_escaped_whole() -> None:
+    # One regex atom per literal byte, escaped together: the same as byte by byte.
+    assert (
+        compile_glob(b"a.b(c)*d|e").pattern
+        == re.escape(b"a.b(c)") + b".*" + re.escape(b"d|e") + rb"\Z"
+    )
+    assert glob_match(b"\\*\\?x", b"*?x")
+    assert not glob_match(b"\\*\\?x", b"a?x")

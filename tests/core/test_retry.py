@@ -10,6 +10,7 @@ import pytest
 from faktory_core.config import Config
 from faktory_core.model import DEAD_TTL, Failure, Job, SortedSet
 from faktory_core.retry import (
+    MAX_BACKOFF_SECONDS,
     FaktoryRetryPolicy,
     RetryPolicy,
     backoff_seconds,
@@ -76,6 +77,35 @@ def test_default_retries_take_about_three_weeks() -> None:
     high = sum(backoff_seconds(count, 29) for count in range(25))
     assert 20.4 < low / DAY < 20.5
     assert high / DAY < 21.5
+
+
+def test_backoff_is_faktorys_up_to_the_cap() -> None:
+    # 309 is the last count whose delay fits a Go time.Duration: Faktory's value, unchanged.
+    assert backoff_seconds(309, 29) == 309**4 + 15 + 29 * 310 < MAX_BACKOFF_SECONDS
+    assert MAX_BACKOFF_SECONDS == 9_223_372_036  # math.MaxInt64 nanoseconds, in seconds
+
+
+@pytest.mark.parametrize("count", [310, 709, 10**6, 10**100, -(10**100), -310])
+def test_backoff_is_capped(count: int) -> None:
+    assert backoff_seconds(count, 0) == MAX_BACKOFF_SECONDS
+    assert backoff_seconds(count, 29) == MAX_BACKOFF_SECONDS
+
+
+@pytest.mark.parametrize("count", [-1, -2, -5, -309])
+def test_negative_counts_never_go_back_in_time(count: int) -> None:
+    assert all(backoff_seconds(count, jitter) >= 0 for jitter in range(30))
+
+
+@pytest.mark.parametrize("count", [708, 709, 10**9])
+async def test_a_huge_retry_count_gets_a_writable_date(count: int) -> None:
+    # Was "year out of range": the FAIL answered -ERR internal error, the reaper stuck.
+    job = failed(retry=10**12, retry_count=count)
+    outcome = await FaktoryRetryPolicy(FixedJitter(29)).decide(job, NOW)
+    assert outcome.destination is SortedSet.RETRIES
+    assert outcome.score == NOW + MAX_BACKOFF_SECONDS
+    assert outcome.job.failure is not None
+    assert outcome.job.failure.next_at == format_ts(NOW + MAX_BACKOFF_SECONDS)
+    assert outcome.job.failure.next_at.startswith("2317-")
 
 
 # -- decide -------------------------------------------------------------------------------------

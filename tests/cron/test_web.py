@@ -170,7 +170,7 @@ def test_the_tab() -> None:
 async def web_ui(server: Server) -> AsyncIterator[AsyncTestClient[Litestar]]:
     from faktory_core.plugins.webui import create_app
 
-    async with AsyncTestClient(create_app(server)) as client:
+    async with AsyncTestClient(create_app(server), base_url="http://app.localhost") as client:
         yield client
 
 

@@ -36,7 +36,7 @@ from faktory_core.timefmt import format_ts
 #: Stores the UI is tested on; the Redis store starts a local valkey/redis-server of its own
 #: in the test's folder. ``WEBUI_STORES=memory`` narrows a local run.
 STORES = tuple(os.environ.get("WEBUI_STORES", "memory,redis").split(","))
-BASE_URL = "http://testserver.local"
+BASE_URL = "http://localhost"
 
 
 def make_store(kind: str, clock: Clock, folder: Path) -> Store:
@@ -151,12 +151,9 @@ async def ui_for(
 ) -> AsyncIterator[Ui]:
     clock = FakeClock()
     store = make_store(store_kind, clock, tmp)
+    config.setdefault("web_binding", ":0")
     settings = Config(
-        binding="127.0.0.1:0",
-        web_binding=":0",
-        storage_dir=tmp / "db",
-        config_dir=tmp / "conf",
-        **config,
+        binding="127.0.0.1:0", storage_dir=tmp / "db", config_dir=tmp / "conf", **config
     )
     kernel = load_kernel(plugins=[("webui", webui), *plugins])
     server = Server.create(settings, kernel, clock, store=store)
