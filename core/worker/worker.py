@@ -379,9 +379,8 @@ class _Run:
                 return await AsyncConnection.open(self.settings, self.identity)
             except AuthenticationError:
                 raise  # a wrong password will not fix itself: stop the worker loudly
-            except ClientError as exc:
-                where = f"{self.settings.host}:{self.settings.port}"
-                log.warning("cannot connect to %s: %s", where, exc)
+            except ClientError as exc:  # its message names the server
+                log.warning("%s; retrying in %.1f s", exc, delay)
             await _wait_or(delay, until)
             delay = min(delay * 2, self.worker.reconnect_delay)
         return None
