@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader
+from jinja2 import ChoiceLoader, DictLoader, Environment, FileSystemLoader
 from litestar import Litestar, Response
 from litestar.datastructures import CacheControlHeader, State
 from litestar.di import Provide
@@ -44,6 +44,7 @@ from faktory_core.plugins.webui.sets import (
     ScheduledController,
 )
 from faktory_core.server.app import Server
+from faktory_core.web import LAYOUT
 
 __all__ = ["LAYOUT", "STATIC_DIR", "TEMPLATE_DIR", "WebApp", "create_app", "environment"]
 
@@ -52,8 +53,6 @@ log = logging.getLogger("faktory_core.webui")
 HERE = Path(__file__).parent
 TEMPLATE_DIR = HERE / "templates"
 STATIC_DIR = HERE / "static"
-#: The template a page extends to get the site layout (docs/webui.md).
-LAYOUT = "layout.html"
 CONTROLLERS = (
     DashboardController,
     BusyController,
@@ -89,9 +88,11 @@ def _url(
     return helpers.link(request, path, **merged)
 
 
-def environment() -> Environment:
-    """The Jinja environment: autoescape always on, the display helpers as filters."""
-    env = Environment(loader=FileSystemLoader(TEMPLATE_DIR), autoescape=True)
+def environment(contributed: Mapping[str, str] | None = None) -> Environment:
+    """The Jinja environment: autoescape always on, the display helpers as filters; the UI's
+    own templates first, then the ones plugins contributed (compiled once, then cached)."""
+    loader = ChoiceLoader([FileSystemLoader(TEMPLATE_DIR), DictLoader(dict(contributed or {}))])
+    env = Environment(loader=loader, autoescape=True)
     env.filters.update(
         jobtype=helpers.display_type,
         args=helpers.display_args,
@@ -105,8 +106,8 @@ def environment() -> Environment:
     return env
 
 
-def _template_engine() -> JinjaTemplateEngine:
-    engine = JinjaTemplateEngine.from_environment(environment())
+def _template_engine(contributed: Mapping[str, str]) -> JinjaTemplateEngine:
+    engine = JinjaTemplateEngine.from_environment(environment(contributed))
     engine.register_template_callable("url", _url)
     return engine
 
@@ -135,7 +136,9 @@ def create_app(server: Server) -> Litestar:
         dependencies={"server": Provide(lambda: server, use_cache=True, sync_to_thread=False)},
         middleware=[BasicAuth(lambda: server.config.web_ui_password), CrossOriginProtection()],
         before_request=load_chrome,
-        template_config=TemplateConfig(instance=_template_engine()),
+        template_config=TemplateConfig(
+            instance=_template_engine(server.kernel.web_templates(server))
+        ),
         exception_handlers={HTTPException: _http_error, Exception: _internal_error},
         state=State({"server": server, "tabs": tabs_for(server)}),
         openapi_config=None,
