@@ -39,6 +39,8 @@ log = logging.getLogger("faktory_core.cli")
 
 #: Errors that stop a start with a one-line message (plugins, store snapshots, sockets).
 _START_ERRORS = (RuntimeError, ValueError, OSError)
+#: Faktory Enterprise's license key: deployments set it; faktory-core needs none.
+LICENSE_VARIABLE = "FAKTORY_LICENSE"
 
 
 def version_line() -> str:
@@ -131,6 +133,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"faktory-core: {exc}", file=sys.stderr)
         return 1
     setup_logging(config.log_level)
+    if os.environ.get(LICENSE_VARIABLE):
+        log.info(
+            "%s is set; faktory-core needs no license (every feature is included), so it is "
+            "not used",
+            LICENSE_VARIABLE,
+        )
     log.debug("configuration: %s", redacted(config))
     try:
         kernel = load_kernel(requested=config.plugins, disabled=config.disabled_plugins)

@@ -133,6 +133,16 @@ def faktory_core_web_tabs(server: Server) -> Sequence[tuple[str, str]] | None:
     """
 
 
+@hookspec
+def faktory_core_web_templates(server: Server) -> Mapping[str, str] | None:
+    """Contribute Jinja templates to the web UI as ``{name: source}``.
+
+    1:N; consumed by the ``webui`` plugin, which adds them to its template loader at start-up,
+    so each is compiled once and may extend ``faktory_core.web.LAYOUT``. A handler renders one
+    with ``faktory_core.web.page(name, **context)``. The cron plugin's page comes this way.
+    """
+
+
 # -- lifecycle -----------------------------------------------------------------------------------
 
 

@@ -163,6 +163,12 @@ class Kernel:
         found = self.pm.hook.faktory_core_web_tabs(server=server)
         return [tab for tabs in reversed(found) for tab in tabs or ()]
 
+    def web_templates(self, server: Server) -> dict[str, str]:
+        found = self.pm.hook.faktory_core_web_templates(server=server)
+        return {
+            name: text for templates in reversed(found) for name, text in (templates or {}).items()
+        }
+
     def cron_entries(self, config: Config) -> list[Any]:
         found = self.pm.hook.faktory_core_cron_entries(config=config)
         return [entry for entries in reversed(found) for entry in entries or ()]

@@ -12,7 +12,9 @@ for each rule):
 - ``FAKTORY_PASSWORD`` (set, even empty) beats ``[faktory] password``; outside development an
   empty password falls back to ``<config dir>/password``; a value starting with ``/`` names a
   file; outside development no password (and no ``FAKTORY_SKIP_PASSWORD``) refuses to start;
-- ``--plugin`` names come first, then ``[faktory] plugins``.
+- ``--plugin`` names come first, then ``[faktory] plugins``;
+- ``--max-connections`` beats ``FAKTORY_MAX_CONNECTIONS`` beats ``[faktory] max_connections``;
+- ``-w :0`` or ``-w off`` turns the web UI off; ``-w host:0`` asks for a free port.
 
 conf.d: every ``<config dir>/conf.d/*.toml``, in alphabetical order, each parsed on its own (so
 an error names the file and line), then merged: arrays of tables (``[[cron]]``) concatenate; any
@@ -38,6 +40,7 @@ __all__ = [
     "DEFAULT_WEB_BINDING",
     "LOG_LEVELS",
     "PASSWORD_REQUIRED",
+    "WEB_OFF",
     "ConfD",
     "ConfigError",
     "Flags",
@@ -53,6 +56,10 @@ __all__ = [
 
 DEFAULT_BINDING = "localhost:7419"
 DEFAULT_WEB_BINDING = "localhost:7420"
+#: What ``-w`` / ``[web] binding`` take to turn the UI off (the UI plugin reads ``:0`` as off).
+WEB_OFF = ":0"
+_WEB_OFF_WORDS = frozenset({"off", "none", "false", "0", ":0"})
+MAX_CONNECTIONS_VARIABLE = "FAKTORY_MAX_CONNECTIONS"
 LOG_LEVELS = ("error", "warn", "info", "debug")
 #: Outside development: the defaults when -d / -c are not given (development uses ~/.faktory).
 SERVER_STORAGE_DIR = Path("/var/lib/faktory/db")
@@ -90,6 +97,7 @@ class Flags:
     help: bool = False
     plugins: tuple[str, ...] = ()
     disabled_plugins: tuple[str, ...] = ()
+    max_connections: str | None = None
 
 
 class _Parser(argparse.ArgumentParser):
@@ -115,7 +123,8 @@ def _parser() -> _Parser:
         "-w",
         dest="web_binding",
         metavar="HOST:PORT",
-        help=f"web UI binding (default {DEFAULT_WEB_BINDING}; :0 turns the UI off)",
+        help=f"web UI binding (default {DEFAULT_WEB_BINDING}; :0 or off turns the UI off, "
+        "host:0 picks a free port)",
     )
     add(
         "-e",
@@ -144,6 +153,13 @@ def _parser() -> _Parser:
         metavar="NAME",
         help="switch off a default plugin (repeatable)",
     )
+    add(
+        "--max-connections",
+        dest="max_connections",
+        metavar="N",
+        help=f"connections accepted at once (default ${MAX_CONNECTIONS_VARIABLE}, else "
+        "[faktory] max_connections, else 2000)",
+    )
     return parser
 
 
@@ -161,6 +177,7 @@ def parse_flags(argv: Sequence[str]) -> Flags:
         help=ns.help,
         plugins=tuple(ns.plugins),
         disabled_plugins=tuple(ns.disabled_plugins),
+        max_connections=ns.max_connections,
     )
 
 
@@ -357,6 +374,28 @@ def _binding(flag: str | None, flag_name: str, conf: ConfD, table: str, default:
     return default
 
 
+def _web_binding(flag: str | None, conf: ConfD) -> str:
+    """As :func:`_binding`, and ``off`` (or ``:0``, ``none``, ``false``, ``0``) turns it off."""
+    given = flag if flag is not None else _string(conf, "web", "binding")
+    if given is not None and given.strip().lower() in _WEB_OFF_WORDS:
+        return WEB_OFF
+    return _binding(flag, "-w", conf, "web", DEFAULT_WEB_BINDING)
+
+
+def _max_connections(flags: Flags, environ: Mapping[str, str], conf: ConfD) -> int | None:
+    """``--max-connections``, else ``$FAKTORY_MAX_CONNECTIONS``, else the TOML key."""
+    for raw, source in (
+        (flags.max_connections, "--max-connections"),
+        (environ.get(MAX_CONNECTIONS_VARIABLE) or None, MAX_CONNECTIONS_VARIABLE),
+    ):
+        if raw is None:
+            continue
+        if not raw.strip().isdigit() or int(raw) < 1:
+            raise ConfigError(f"{source} must be a positive integer, not {raw!r}")
+        return int(raw)
+    return _positive_int(conf, "faktory", "max_connections")
+
+
 def _home(environ: Mapping[str, str]) -> Path:
     home = environ.get("HOME")
     return Path(home) if home else Path.home()
@@ -387,7 +426,7 @@ def _assemble(flags: Flags, environ: Mapping[str, str], *, boot: Config | None) 
     defaults = Config()
     return Config(
         binding=_binding(flags.binding, "-b", conf, "faktory", DEFAULT_BINDING),
-        web_binding=_binding(flags.web_binding, "-w", conf, "web", DEFAULT_WEB_BINDING),
+        web_binding=_web_binding(flags.web_binding, conf),
         environment=environment,
         log_level=flags.log_level,
         storage_dir=storage_dir,
@@ -400,9 +439,7 @@ def _assemble(flags: Flags, environ: Mapping[str, str], *, boot: Config | None) 
         ),
         web_password=_web_password(environ, conf),
         max_line=_positive_int(conf, "faktory", "max_line") or defaults.max_line,
-        max_connections=(
-            _positive_int(conf, "faktory", "max_connections") or defaults.max_connections
-        ),
+        max_connections=_max_connections(flags, environ, conf) or defaults.max_connections,
         **_limits(conf, defaults),
         plugins=tuple(dict.fromkeys((*flags.plugins, *_names(conf, "faktory", "plugins")))),
         disabled_plugins=tuple(dict.fromkeys(flags.disabled_plugins)),

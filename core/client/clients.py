@@ -19,6 +19,19 @@ from faktory_core.client.settings import Settings
 
 __all__ = ["AsyncClient", "Client"]
 
+_BUILD_A_JOB = (
+    "build one with Job('SendEmail', ['ada@example.com'], queue='mail') from "
+    "faktory_core.client (a dict with Job's field names converts with Job(**payload))"
+)
+
+
+def _checked(method: str, jobs: list[object]) -> list[Job]:
+    """The jobs, or a TypeError that says how to build one (a dict is the usual mistake)."""
+    for job in jobs:
+        if not isinstance(job, Job):
+            raise TypeError(f"{method} takes a Job, not a {type(job).__name__}: {_BUILD_A_JOB}")
+    return jobs  # type: ignore[return-value]
+
 
 def _settings(
     url: str | None,
@@ -68,6 +81,7 @@ class Client:
 
     def push(self, job: Job) -> str:
         """Push one job; returns its jid."""
+        _checked("push()", [job])
         sink = _sink.current
         if sink is not None:
             sink.push([job])
@@ -77,7 +91,7 @@ class Client:
 
     def push_bulk(self, jobs: Iterable[Job]) -> dict[str, str]:
         """Push many jobs in one PUSHB; returns ``{jid: reason}`` for each job refused."""
-        batch = list(jobs)
+        batch = _checked("push_bulk()", list(jobs))
         if not batch:
             return {}
         sink = _sink.current
@@ -151,6 +165,7 @@ class AsyncClient:
         await self._pool.aclose()
 
     async def push(self, job: Job) -> str:
+        _checked("push()", [job])
         sink = _sink.current
         if sink is not None:
             await sink.apush([job])
@@ -159,7 +174,7 @@ class AsyncClient:
         return job.jid
 
     async def push_bulk(self, jobs: Iterable[Job]) -> dict[str, str]:
-        batch = list(jobs)
+        batch = _checked("push_bulk()", list(jobs))
         if not batch:
             return {}
         sink = _sink.current

@@ -21,10 +21,11 @@ import attrs
 
 from faktory_core.client.commands import Request
 from faktory_core.client.errors import (
-    CONNECT_ERRORS,
     AuthenticationError,
     ServerError,
+    connecting,
     map_exceptions,
+    no_greeting,
 )
 from faktory_core.client.settings import Settings
 from faktory_core.protocol import (
@@ -100,7 +101,7 @@ class Connection:
 
     @classmethod
     def open(cls, settings: Settings, identity: Identity) -> Connection:
-        with map_exceptions(CONNECT_ERRORS):
+        with connecting(settings.host, settings.port) as where:
             sock = socket.create_connection(
                 (settings.host, settings.port), timeout=settings.connect_timeout
             )
@@ -111,7 +112,7 @@ class Connection:
                 if context is not None:
                     sock = context.wrap_socket(sock, server_hostname=settings.host)
                 conn = cls(sock)
-                conn._send(identity.hello(conn._read(), settings.password))
+                conn._send(identity.hello(conn._greeting(settings, where), settings.password))
                 _check_welcome(conn._read())
             except BaseException:
                 sock.close()
@@ -134,6 +135,20 @@ class Connection:
 
     def _send(self, line: bytes) -> None:
         self._sock.sendall(line)
+
+    def _greeting(self, settings: Settings, where: str) -> Reply:
+        """The ``+HI``, which a Faktory server sends at once; silence means something else
+        listens there (an HTTP server such as the web UI waits for a request)."""
+        seconds = settings.greeting_seconds
+        self._sock.settimeout(seconds)
+        try:
+            return self._read()
+        except TimeoutError:
+            raise no_greeting(where, f"no answer within {seconds:g} s") from None
+        except ConnectionResetError:
+            raise no_greeting(where, "the connection was closed") from None
+        finally:
+            self._sock.settimeout(settings.connect_timeout)
 
     def _read(self) -> Reply:
         while isinstance(reply := self._parser.next_reply(), NeedData):
@@ -190,11 +205,14 @@ class AsyncConnection:
     @classmethod
     async def open(cls, settings: Settings, identity: Identity) -> AsyncConnection:
         context = settings.make_ssl_context()
-        with map_exceptions(CONNECT_ERRORS), anyio.fail_after(settings.connect_timeout):
+        with (
+            connecting(settings.host, settings.port) as where,
+            anyio.fail_after(settings.connect_timeout),
+        ):
             stream = await _connect_stream(settings, context)
             conn = cls(stream, settings.timeout)
             try:
-                hello = identity.hello(await conn._read(), settings.password)
+                hello = identity.hello(await conn._greeting(settings, where), settings.password)
                 await stream.send(hello)
                 _check_welcome(await conn._read())
             except BaseException:
@@ -225,6 +243,16 @@ class AsyncConnection:
         while isinstance(reply := self._parser.next_reply(), NeedData):
             self._parser.receive_data(await self._stream.receive(_RECEIVE_SIZE))
         return reply
+
+    async def _greeting(self, settings: Settings, where: str) -> Reply:
+        """As :meth:`Connection._greeting`."""
+        seconds = settings.greeting_seconds
+        try:
+            with anyio.move_on_after(seconds):
+                return await self._read()
+        except (anyio.EndOfStream, anyio.BrokenResourceError):
+            raise no_greeting(where, "the connection was closed") from None
+        raise no_greeting(where, f"no answer within {seconds:g} s")
 
     def is_stale(self) -> bool:
         if self.closed:

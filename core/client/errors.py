@@ -21,6 +21,7 @@ are translated by :func:`map_exceptions` at the edge, where the I/O happens.
 
 from __future__ import annotations
 
+import socket
 import ssl
 from collections.abc import Mapping
 from types import TracebackType
@@ -33,6 +34,7 @@ from faktory_core.protocol import ErrorReply, LineTooLong, ProtocolViolation
 __all__ = [
     "CONNECT_ERRORS",
     "IO_ERRORS",
+    "USUAL_PORTS",
     "AuthenticationError",
     "ClientError",
     "ConfigError",
@@ -43,8 +45,13 @@ __all__ = [
     "ProtocolError",
     "ServerError",
     "TransportError",
+    "connecting",
     "map_exceptions",
+    "no_greeting",
 ]
+
+#: Where Faktory usually listens, named when something else answers (the web UI's port).
+USUAL_PORTS = "Faktory takes commands on port 7419 and serves its web UI on 7420"
 
 
 class ClientError(Exception):
@@ -92,7 +99,18 @@ class ServerError(ClientError, CodedError):
 
 class AuthenticationError(ServerError):
     """The server refused the handshake (``-ERR Invalid password``), or wants a password that
-    was not given (then ``code`` is ``ERR`` and nothing was sent)."""
+    was not given (then ``code`` is ``ERR`` and nothing was sent). ``server`` is the
+    ``host:port`` tried, named in the message."""
+
+    server: str | None = None
+
+    def __str__(self) -> str:
+        if self.server is None:
+            return self.wire_text()
+        return (
+            f"cannot authenticate to Faktory at {self.server}: {self.message}; check the "
+            "password in FAKTORY_URL (tcp://:password@host:port) or the url/password given"
+        )
 
 
 #: Foreign errors at the I/O edge and what they become (first match wins: order matters,
@@ -146,3 +164,59 @@ CONNECT_ERRORS: Mapping[type[BaseException], type[ClientError]] = {
     source: ConnectFailed if target is ConnectionLost else target
     for source, target in IO_ERRORS.items()
 }
+
+
+def no_greeting(where: str, why: str) -> ConnectFailed:
+    """Something answered on ``where`` but not with Faktory's ``+HI`` (the web UI's port?)."""
+    return ConnectFailed(
+        f"cannot connect to Faktory at {where}: {why}, without the +HI greeting a Faktory "
+        f"server sends first. Is that the web UI's port? {USUAL_PORTS}"
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    """Why a connection could not be opened, in a few words."""
+    cause = exc.__cause__  # anyio: "All connection attempts failed" from the last error
+    if isinstance(cause, BaseExceptionGroup) and cause.exceptions:
+        cause = cause.exceptions[-1]
+    if isinstance(exc, OSError) and isinstance(cause, OSError):
+        exc = cause
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused (is the server running, on that port?)"
+    if isinstance(exc, socket.gaierror):
+        return f"unknown host ({exc.strerror})"
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, ProtocolViolation):
+        return f"{exc}. Is it a Faktory server? {USUAL_PORTS}"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS failed: {_describe(exc)}"
+    return _describe(exc)
+
+
+class connecting:
+    """``with connecting(host, port):`` around opening a connection: a foreign error becomes
+    the client error :data:`CONNECT_ERRORS` names, with a message that names ``host:port``
+    (``cannot connect to Faktory at localhost:7419: connection refused``), and an
+    :class:`AuthenticationError` learns which server refused it."""
+
+    __slots__ = ("where",)
+
+    def __init__(self, host: str, port: int) -> None:
+        self.where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+    def __enter__(self) -> str:
+        return self.where
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if isinstance(exc, AuthenticationError):
+            exc.server = self.where
+            return
+        if exc is None or isinstance(exc, ClientError) or not isinstance(exc, Exception):
+            return
+        for source, target in CONNECT_ERRORS.items():
+            if isinstance(exc, source):
+                message = f"cannot connect to Faktory at {self.where}: {_reason(exc)}"
+                raise target(message) from exc

@@ -24,12 +24,22 @@ import attrs
 
 from faktory_core.client.errors import ConfigError
 
-__all__ = ["DEFAULT_CONNECTIONS", "DEFAULT_PORT", "DEFAULT_URL", "Settings"]
+__all__ = [
+    "DEFAULT_CONNECTIONS",
+    "DEFAULT_GREETING_TIMEOUT",
+    "DEFAULT_PORT",
+    "DEFAULT_URL",
+    "Settings",
+]
 
 DEFAULT_URL = "tcp://localhost:7419"
 DEFAULT_PORT = 7419
 DEFAULT_CONNECTIONS = 10
+#: Faktory greets at once; an HTTP server on the port stays silent (uvicorn closes after 5 s).
+DEFAULT_GREETING_TIMEOUT = 4.0
 _SCHEMES = {"tcp": False, "tcp+tls": True}
+#: Characters a URL's password cannot hold as they are, with their percent-encoding.
+_MUST_ENCODE = {":": "%3A", "/": "%2F", "@": "%40", "?": "%3F", "#": "%23"}
 
 
 def _check_connections(_: object, __: object, value: int) -> None:
@@ -42,8 +52,10 @@ class Settings:
     """Everything needed to open connections to one server.
 
     ``timeout`` bounds every read and write (it must exceed the server's 2 s FETCH block);
-    ``connect_timeout`` bounds opening a connection and its handshake; ``pool_timeout`` is how
-    long a caller waits for a pooled connection to become free.
+    ``connect_timeout`` bounds opening a connection and its handshake; ``greeting_timeout`` is
+    how long to wait for the ``+HI`` a Faktory server sends at once (silence means something
+    else listens there, such as the web UI); ``pool_timeout`` is how long a caller waits for a
+    pooled connection to become free.
     """
 
     host: str = "localhost"
@@ -54,18 +66,18 @@ class Settings:
     connections: int = attrs.field(default=DEFAULT_CONNECTIONS, validator=_check_connections)
     timeout: float = 30.0
     connect_timeout: float = 10.0
+    greeting_timeout: float = DEFAULT_GREETING_TIMEOUT
     pool_timeout: float = 30.0
 
     @classmethod
     def from_url(cls, url: str, **overrides: Any) -> Settings:
         """Parse ``tcp://:password@host:port`` / ``tcp+tls://...``; keyword overrides win."""
+        _check_url(url)
         parts = urlsplit(url)
-        if parts.scheme not in _SCHEMES:
-            raise ConfigError(f"unsupported Faktory URL scheme {parts.scheme!r} in {url!r}")
         try:
             port = parts.port or DEFAULT_PORT
         except ValueError as exc:
-            raise ConfigError(f"bad port in Faktory URL {url!r}") from exc
+            raise ConfigError(f"bad port in Faktory URL {_redacted(url)!r}") from exc
         password = unquote(parts.password) if parts.password is not None else None
         parsed = cls(
             host=parts.hostname or "localhost",
@@ -89,6 +101,11 @@ class Settings:
             overrides["connections"] = _pool_size(env)
         return cls.from_url(url or _url_from(env), **overrides)
 
+    @property
+    def greeting_seconds(self) -> float:
+        """The greeting wait, within the connect timeout."""
+        return min(self.greeting_timeout, self.connect_timeout)
+
     def with_pool(self, connections: int) -> Settings:
         return attrs.evolve(self, connections=connections)
 
@@ -97,6 +114,40 @@ class Settings:
         if not self.tls:
             return None
         return self.ssl_context or ssl.create_default_context()
+
+
+def _redacted(url: str) -> str:
+    """The URL with its password (everything before the last ``@``) hidden, to quote it."""
+    head, sep, rest = url.partition("://")
+    _, at, host = (rest if sep else head).rpartition("@")
+    if not at:
+        return url
+    return f"{head}{sep}:***@{host}" if sep else f":***@{host}"
+
+
+def _check_url(url: str) -> None:
+    """A scheme we speak, and a password that needs no percent-encoding left undone."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ConfigError(
+            f"the Faktory URL {_redacted(url)!r} has no scheme: write "
+            f"tcp://{_redacted(url)} (or tcp+tls://… for TLS)"
+        )
+    if scheme not in _SCHEMES:
+        raise ConfigError(
+            f"unsupported Faktory URL scheme {scheme!r} in {_redacted(url)!r}: use tcp:// or "
+            "tcp+tls://"
+        )
+    userinfo, at, _ = rest.rpartition("@")
+    password = userinfo.partition(":")[2] if ":" in userinfo else userinfo
+    found = [char for char in _MUST_ENCODE if char in password]
+    if at and found:
+        codes = ", ".join(f"{char} as {_MUST_ENCODE[char]}" for char in found)
+        raise ConfigError(
+            f"the password in the Faktory URL contains {' '.join(found)}, which must be "
+            f"percent-encoded in a URL: write {codes} (in Python, urllib.parse.quote(password, "
+            "safe='')), e.g. tcp://:p%40ss%3Aword@localhost:7419"
+        )
 
 
 def _url_from(env: Mapping[str, str]) -> str:

@@ -20,6 +20,7 @@ from faktory_core.manager import FailInfo
 from faktory_core.model import (
     JobFilter,
     SortedSet,
+    WorkerState,
     decode_job,
     decode_jobs,
     job_from_dict,
@@ -106,6 +107,10 @@ def build_table(server: Server) -> dict[str, Handler]:
 
     async def fetch(session: Session, payload: bytes | None) -> bytes:
         queues = queue_names(_text(payload)) if payload is not None else []
+        if not queues and await _silenced(session.wid):
+            # Faktory looks at the worker's state before the queues: wait out the block, $-1.
+            await manager.clock.sleep(manager.timings.fetch_block)
+            return replies.NULL
         # A job at hand is answered at once; only a FETCH that has to wait watches the socket.
         job = await manager.fetch(queues, session.wid, wait=False)
         if job is None:
@@ -114,6 +119,10 @@ def build_table(server: Server) -> dict[str, Handler]:
                 await manager.store.unreserve(job.jid)
                 return CLOSE
         return replies.NULL if job is None else replies.bulk(job.encode())
+
+    async def _silenced(wid: str) -> bool:
+        info = await manager.store.worker_get(wid) if wid else None
+        return info is not None and info.state is not WorkerState.RUNNING
 
     async def ack(session: Session, payload: bytes | None) -> bytes:
         data = _json_object(_need(payload))

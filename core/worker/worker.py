@@ -15,6 +15,7 @@ SIGINT terminate, and a second SIGTERM/SIGINT ends the grace period at once.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import signal
 import threading
@@ -30,6 +31,7 @@ from faktory_core.client.connection import AsyncConnection, Identity
 from faktory_core.client.errors import (
     AuthenticationError,
     ClientError,
+    ConfigError,
     ProtocolError,
     ServerError,
     TransportError,
@@ -47,9 +49,11 @@ __all__ = [
     "DEFAULT_GRACE_PERIOD",
     "DEFAULT_HEARTBEAT",
     "DEFAULT_RECONNECT_DELAY",
+    "PROCESS_JOBS",
     "REPORT_TIMEOUT",
     "Shutdown",
     "Worker",
+    "processing_jobs",
 ]
 
 log = logging.getLogger("faktory_core.worker")
@@ -63,12 +67,31 @@ DEFAULT_HEARTBEAT = 15.0
 DEFAULT_RECONNECT_DELAY = 5.0
 #: After the grace period, how long cancelled jobs get to be reported before we stop anyway.
 REPORT_TIMEOUT = 5.0
+#: The environment variable that switches job processing off (a web or console process of the
+#: same application that only pushes), and the values it takes.
+PROCESS_JOBS = "FAKTORY_PROCESS_JOBS"
+_PROCESS_OFF = frozenset({"false", "0", "no", "off"})
+_PROCESS_ON = frozenset({"", "true", "1", "yes", "on"})
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Shutdown(Exception):
     """The failure reported for a job still running when the grace period ended."""
+
+
+def processing_jobs(environ: Mapping[str, str] | None = None) -> bool:
+    """False when ``FAKTORY_PROCESS_JOBS`` is ``false``/``0``/``no``/``off`` (any case);
+    true when it is unset, empty or ``true``/``1``/``yes``/``on``; anything else is refused."""
+    environ = os.environ if environ is None else environ
+    value = environ.get(PROCESS_JOBS, "").strip().lower()
+    if value in _PROCESS_OFF:
+        return False
+    if value in _PROCESS_ON:
+        return True
+    raise ConfigError(
+        f"{PROCESS_JOBS} must be true or false (1/0, yes/no), not {environ[PROCESS_JOBS]!r}"
+    )
 
 
 class Worker:
@@ -206,6 +229,17 @@ class Worker:
         """
         if self._run is not None:
             raise RuntimeError("this worker is already running")
+        if not processing_jobs():
+            # A warning, so an application without logging set up still shows it.
+            log.warning(
+                "%s=%s: job processing is off, so worker %s fetches nothing and returns "
+                "(pushing jobs still works); unset it or set it to true to process jobs",
+                PROCESS_JOBS,
+                os.environ[PROCESS_JOBS],
+                self.wid,
+            )
+            task_status.started()
+            return
         settings = self.resolve_settings()
         run = self._run = _Run(self, settings)
         self._clients = Clients(self.resolve_settings, self.concurrency)
@@ -345,9 +379,8 @@ class _Run:
                 return await AsyncConnection.open(self.settings, self.identity)
             except AuthenticationError:
                 raise  # a wrong password will not fix itself: stop the worker loudly
-            except ClientError as exc:
-                where = f"{self.settings.host}:{self.settings.port}"
-                log.warning("cannot connect to %s: %s", where, exc)
+            except ClientError as exc:  # its message names the server
+                log.warning("%s; retrying in %.1f s", exc, delay)
             await _wait_or(delay, until)
             delay = min(delay * 2, self.worker.reconnect_delay)
         return None

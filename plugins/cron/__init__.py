@@ -51,6 +51,7 @@ __all__ = [
     "faktory_core_startup",
     "faktory_core_web_routes",
     "faktory_core_web_tabs",
+    "faktory_core_web_templates",
     "scheduler_for",
 ]
 
@@ -175,6 +176,12 @@ class CronPlugin:
 
         return tabs()
 
+    @hookimpl
+    def faktory_core_web_templates(self, server: Server) -> Mapping[str, str]:
+        from faktory_core.plugins.cron.web import templates
+
+        return templates()
+
 
 def _count(entries: Sequence[CronEntry]) -> str:
     return f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}"
@@ -212,3 +219,8 @@ def faktory_core_web_routes(server: Server) -> Sequence[Any]:
 @hookimpl
 def faktory_core_web_tabs(server: Server) -> Sequence[tuple[str, str]]:
     return PLUGIN.faktory_core_web_tabs(server)
+
+
+@hookimpl
+def faktory_core_web_templates(server: Server) -> Mapping[str, str]:
+    return PLUGIN.faktory_core_web_templates(server)

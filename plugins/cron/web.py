@@ -22,14 +22,14 @@ from litestar.status_codes import HTTP_200_OK, HTTP_303_SEE_OTHER, HTTP_503_SERV
 
 from faktory_core.plugins.cron.page import CRON_PAGE
 from faktory_core.plugins.cron.scheduler import Scheduler, UnknownEntry
-from faktory_core.plugins.webui.helpers import link
 from faktory_core.timefmt import format_ts
+from faktory_core.web import link, page
 
 if TYPE_CHECKING:
     from faktory_core.plugins.cron import CronPlugin
     from faktory_core.server.app import Server
 
-__all__ = ["JSON_PATH", "PAGE_PATH", "TAB", "routes", "tabs"]
+__all__ = ["JSON_PATH", "PAGE_PATH", "TAB", "TEMPLATE", "routes", "tabs", "templates"]
 
 #: The Cron tab's page.
 PAGE_PATH = "/cron"
@@ -40,8 +40,16 @@ _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 JSON_PATH = "/cron.json"
 
 
+#: The page's template, contributed to the web UI (compiled once there).
+TEMPLATE = "cron.html"
+
+
 def tabs() -> list[tuple[str, str]]:
     return [TAB]
+
+
+def templates() -> dict[str, str]:
+    return {TEMPLATE: CRON_PAGE}
 
 
 async def _entry_param(request: Request[Any, Any, Any]) -> str:
@@ -75,7 +83,7 @@ def routes(plugin: CronPlugin, server: Server) -> list[Any]:
     async def cron_page() -> Template:
         running = scheduler()
         context = {"entries": await running.status(), "now": server.clock.now()}
-        return Template(template_str=CRON_PAGE, context=context)
+        return page(TEMPLATE, **context)
 
     @get(JSON_PATH, name="cron_json", cache=False, opt=BARE)
     async def cron_json() -> dict[str, Any]:

@@ -8,7 +8,11 @@ Settings are Faktory's plus append-only persistence (docs/redis.md). Start-up:
    of this directory answers (its owner died without taking it down), ``SHUTDOWN SAVE`` it, so
    its data is on disk, and start our own; a Redis other clients are using is refused.
 3. Write ``redis.conf`` and start the child; wait through ``LOADING``.
-4. Switch append-only persistence on. When no AOF exists yet (first start, or a directory from
+4. The server binary and its data must agree: ``faktory-core-redis.json`` in the directory
+   names the binary and version that last served it. That binary is preferred next time (unless
+   one is given: ``FAKTORY_REDIS_SERVER`` or ``binary=``), and an older server is refused on
+   newer data, with both versions named, instead of Redis's ``Can't handle RDB format``.
+5. Switch append-only persistence on. When no AOF exists yet (first start, or a directory from
    Faktory, which keeps only ``faktory.rdb``) the child starts with it off, loads the RDB, and
    ``CONFIG SET appendonly yes`` rewrites the AOF from memory: starting with it on would make
    Redis 6.2 ignore the RDB and start empty.
@@ -25,8 +29,10 @@ import ctypes
 import ctypes.util
 import fcntl
 import importlib.util
+import json
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -38,6 +44,7 @@ from typing import IO, Any
 
 import anyio
 import anyio.to_thread
+import attrs
 import redis
 import redis.asyncio
 import redis.exceptions as rex
@@ -46,7 +53,14 @@ from redis.retry import Retry
 
 from faktory_core.plugins.redis_store.connection import RedisSetupError
 
-__all__ = ["LocalRedis", "find_server_binary", "redis_conf"]
+__all__ = [
+    "LocalRedis",
+    "ServerVersion",
+    "choose_server",
+    "find_server_binary",
+    "redis_conf",
+    "server_version",
+]
 
 log = logging.getLogger("faktory_core.plugins.redis_store")
 
@@ -55,6 +69,11 @@ CONF_NAME = "redis.conf"
 LOG_NAME = "redis.log"
 LOCK_NAME = "faktory-core.lock"
 RDB_NAME = "faktory.rdb"
+#: Which server binary and version last served the directory (JSON).
+WRITER_NAME = "faktory-core-redis.json"
+#: ``redis-server --version``: ``Redis server v=7.0.15 sha=…`` (Valkey: ``Valkey server v=8.1.1``).
+_VERSION_LINE = re.compile(r"^(\w+) server v=(\d+(?:\.\d+)*)")
+VERSION_SECONDS = 10.0
 #: Faktory waits this long for a big data set to load.
 LOAD_SECONDS = 600.0
 #: How long the child may take to save and exit on SIGTERM before it is killed.
@@ -102,6 +121,73 @@ def _embedded_binary() -> str | None:
         if os.access(binary, os.X_OK):
             return str(binary)
     return None
+
+
+@attrs.frozen
+class ServerVersion:
+    """A server binary as ``--version`` describes it: ``Valkey 8.1.1`` at ``/usr/bin/…``."""
+
+    binary: str
+    product: str
+    version: str
+
+    @property
+    def key(self) -> tuple[int, ...]:
+        return tuple(int(part) for part in self.version.split("."))
+
+    def __str__(self) -> str:
+        return f"{self.product} {self.version} ({self.binary})"
+
+
+def server_version(binary: str) -> ServerVersion:
+    """Run ``binary --version``; a binary that does not answer like Redis is refused."""
+    try:
+        done = subprocess.run(
+            [binary, "--version"], capture_output=True, text=True, timeout=VERSION_SECONDS
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise RedisSetupError(f"cannot run {binary} --version: {exc}") from None
+    found = _VERSION_LINE.match(done.stdout.strip())
+    if found is None:
+        raise RedisSetupError(
+            f"{binary} --version did not answer like redis-server or valkey-server: "
+            f"{(done.stdout or done.stderr).strip()[:200]!r}"
+        )
+    return ServerVersion(binary, found.group(1), found.group(2))
+
+
+def _read_writer(storage: Path) -> ServerVersion | None:
+    """The binary and version that last served ``storage``, if it says (and is readable)."""
+    try:
+        data = json.loads((storage / WRITER_NAME).read_text("utf-8"))
+        return ServerVersion(str(data["binary"]), str(data["product"]), str(data["version"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_writer(storage: Path, server: ServerVersion) -> None:
+    text = json.dumps(attrs.asdict(server), indent=2) + "\n"
+    (storage / WRITER_NAME).write_text(text, encoding="utf-8")
+
+
+def choose_server(
+    storage: Path, given: str | None, environ: Mapping[str, str] | None = None
+) -> ServerVersion:
+    """The binary to serve ``storage``: the one given, else the one that last served it (when it
+    is still there), else :func:`find_server_binary`; refused when older than the data."""
+    environ = os.environ if environ is None else environ
+    writer = _read_writer(storage)
+    explicit = given is not None or bool(environ.get("FAKTORY_REDIS_SERVER"))
+    if not explicit and writer is not None and os.access(writer.binary, os.X_OK):
+        given = writer.binary
+    chosen = server_version(given or find_server_binary(environ))
+    if writer is not None and chosen.key < writer.key:
+        raise RedisSetupError(
+            f"the data in {storage} was written by {writer}; {chosen} is older and cannot read "
+            f"it. Use {writer.product} {writer.version} or newer (FAKTORY_REDIS_SERVER="
+            f"{writer.binary} if it is still there), or move {storage} aside to start empty"
+        )
+    return chosen
 
 
 def redis_conf(*, appendonly: bool) -> str:
@@ -198,12 +284,14 @@ class LocalRedis:
                 f"the storage directory path is too long for a unix socket: {self.socket} "
                 f"(at most {MAX_SOCKET_PATH} bytes); use a shorter -d"
             )
-        self.binary = self.binary or find_server_binary()
         await anyio.Path(self.storage).mkdir(parents=True, exist_ok=True)
         self._take_lock()
         try:
+            server = await anyio.to_thread.run_sync(choose_server, self.storage, self.binary)
+            self.binary = server.binary
             await anyio.to_thread.run_sync(self._clear_stale)
             await self._spawn_and_wait()
+            await anyio.to_thread.run_sync(_write_writer, self.storage, server)
             self._watcher = asyncio.get_running_loop().create_task(self._watch())
         except BaseException:
             await self.stop()

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
-from jinja2 import Environment, FileSystemLoader
+from jinja2 import ChoiceLoader, DictLoader, Environment, FileSystemLoader
 from litestar import Litestar, Response
 from litestar.datastructures import CacheControlHeader, Headers, State
 from litestar.di import Provide
@@ -59,6 +59,7 @@ from faktory_core.plugins.webui.sets import (
     ScheduledController,
 )
 from faktory_core.server.app import Server, parse_binding
+from faktory_core.web import LAYOUT
 
 __all__ = ["LAYOUT", "STATIC_DIR", "TEMPLATE_DIR", "WebApp", "create_app", "environment"]
 
@@ -67,8 +68,6 @@ log = logging.getLogger("faktory_core.webui")
 HERE = Path(__file__).parent
 TEMPLATE_DIR = HERE / "templates"
 STATIC_DIR = HERE / "static"
-#: The template a page extends to get the site layout (docs/webui.md).
-LAYOUT = "layout.html"
 CONTROLLERS = (
     DashboardController,
     BusyController,
@@ -118,9 +117,11 @@ def _url(
     return helpers.link(request, path, **merged)
 
 
-def environment() -> Environment:
-    """The Jinja environment: autoescape always on, the display helpers as filters."""
-    env = Environment(loader=FileSystemLoader(TEMPLATE_DIR), autoescape=True)
+def environment(contributed: Mapping[str, str] | None = None) -> Environment:
+    """The Jinja environment: autoescape always on, the display helpers as filters; the UI's
+    own templates first, then the ones plugins contributed (compiled once, then cached)."""
+    loader = ChoiceLoader([FileSystemLoader(TEMPLATE_DIR), DictLoader(dict(contributed or {}))])
+    env = Environment(loader=loader, autoescape=True)
     env.filters.update(
         jobtype=helpers.display_type,
         args=helpers.display_args,
@@ -134,8 +135,8 @@ def environment() -> Environment:
     return env
 
 
-def _template_engine() -> JinjaTemplateEngine:
-    engine = JinjaTemplateEngine.from_environment(environment())
+def _template_engine(contributed: Mapping[str, str]) -> JinjaTemplateEngine:
+    engine = JinjaTemplateEngine.from_environment(environment(contributed))
     engine.register_template_callable("url", _url)
     return engine
 
@@ -195,7 +196,9 @@ def create_app(server: Server) -> Litestar:
             StoreGate(server.store),
         ],
         before_request=load_chrome,
-        template_config=TemplateConfig(instance=_template_engine()),
+        template_config=TemplateConfig(
+            instance=_template_engine(server.kernel.web_templates(server))
+        ),
         exception_handlers={
             HTTPException: _http_error,
             StoreError: _store_error,

@@ -8,23 +8,18 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import urlencode
 
 import attrs
-from litestar import Request
-from litestar.datastructures import Headers
-from litestar.di import NamedDependency
-from litestar.enums import MediaType
 from litestar.exceptions import HTTPException
-from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_400_BAD_REQUEST
 
 from faktory_core.model import Job, JobFilter
-from faktory_core.server.app import Server
 from faktory_core.timefmt import BadTimestamp, format_ts, parse_ts
+
+# The page API lives in the core, so other plugins reach it without importing this plugin.
+from faktory_core.web import AnyRequest, UiServer, link, page, redirect, script_name
 
 __all__ = [
     "PAGE_SIZE",
@@ -54,40 +49,10 @@ PAGE_SIZE = 25
 LIST_ARG_BYTES = 1024
 ACTIVE_JOB_WRAPPER = "ActiveJob::QueueAdapters::FaktoryAdapter::JobWrapper"
 MAILER_JOBS = ("ActionMailer::DeliveryJob", "ActionMailer::MailDeliveryJob")
-#: Every request the UI handles (no user, auth or state types).
-AnyRequest = Request[Any, Any, Any]
-#: How a handler asks for the server (the app provides it as the dependency ``server``).
-UiServer = NamedDependency[Server]
-_PREFIX = re.compile(r"(/[A-Za-z0-9._~%!$&'()*+,;=:@-]+)+")
 
 
 def bad_request(text: str = "Invalid parameter") -> HTTPException:
     return HTTPException(status_code=HTTP_400_BAD_REQUEST, detail=text)
-
-
-# -- links under a reverse proxy's prefix -------------------------------------------------------
-
-
-def script_name(headers: Headers | Mapping[str, str]) -> str:
-    """The ``X-Script-Name`` prefix (``/faktory``), or "" when absent or malformed."""
-    prefix = (headers.get("x-script-name") or "").rstrip("/")
-    return prefix if _PREFIX.fullmatch(prefix) else ""
-
-
-def link(request: AnyRequest, path: str, **query: Any) -> str:
-    """``path`` under the request's prefix, with the non-empty ``query`` values."""
-    pairs = [(key, value) for key, value in query.items() if value not in (None, "")]
-    suffix = "?" + urlencode(pairs) if pairs else ""
-    return script_name(request.headers) + path + suffix
-
-
-def redirect(request: AnyRequest, path: str, **query: Any) -> Redirect:
-    return Redirect(path=link(request, path, **query), status_code=302)
-
-
-def page(template: str, **context: Any) -> Template:
-    """A page: ``template`` rendered as HTML (whatever the handler's declared return type)."""
-    return Template(template_name=template, context=context, media_type=MediaType.HTML)
 
 
 # -- parameters ---------------------------------------------------------------------------------

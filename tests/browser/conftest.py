@@ -1,8 +1,10 @@
 """Real headless Chromium against a real server with its web UI on 127.0.0.1.
 
-The browser is Debian's ``/usr/bin/chromium`` (the ``chromium`` package; .ci/run installs it),
-driven by PyPI ``playwright`` — ``playwright install`` cannot download a browser here. Without
-it these tests fail, in CI and out of it: they are never skipped.
+The browser is the first Chromium found — Debian's ``/usr/bin/chromium`` or ``chromium-browser``,
+then Playwright's cache — driven by PyPI ``playwright``. When there is none, the first browser test
+gets one (``chromium.py``: apt as root, else ``playwright install chromium``), so the README's
+test command passes on a fresh machine; when that fails, the tests fail with the command to run,
+in CI and out of it: they are never skipped.
 
 Screenshots go to ``$WEBUI_SCREENSHOTS`` when set (``refresh_screenshots.py`` points it at
 ``docs/webui/``), else to a temporary artifacts folder.
@@ -31,9 +33,14 @@ from faktory_core.plugins.memory_store import MemoryStore
 from faktory_core.protocol import Bulk, SimpleString
 from faktory_core.server.app import Server
 from faktory_core.testing import FwpSocket
+from tests.browser.chromium import (
+    ChromiumMissing,
+    default_install_commands,
+    default_lookup,
+    ensure_chromium,
+)
 from tests.webui.support import serving
 
-CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -48,23 +55,33 @@ CHROMIUM_ARGS = [
 TIMEOUT_MS = 15_000
 
 
+@pytest.fixture(scope="session")
+def chromium(pytestconfig: pytest.Config) -> Path:
+    """The Chromium the tests drive: found, or installed now (see chromium.py)."""
+    capture = pytestconfig.pluginmanager.getplugin("capturemanager")
+
+    def say(line: str) -> None:
+        with capture.global_and_fixture_disabled():
+            print(f"\n{line}", flush=True)
+
+    try:
+        return ensure_chromium(default_lookup(), default_install_commands(), say=say)
+    except ChromiumMissing as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
 # Module scope, not session: while Playwright's sync driver runs, its event loop is the main
 # thread's, and the async tests that pytest runs after these could not start their own.
 @pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    if not CHROMIUM.is_file():
-        pytest.fail(
-            f"{CHROMIUM} is missing: the browser tests need Debian's chromium package "
-            "(apt-get install -y chromium; .ci/run installs it)"
-        )
+def playwright(chromium: Path) -> Iterator[Playwright]:
     with sync_playwright() as driver:
         yield driver
 
 
 @pytest.fixture(scope="module")
-def browser(playwright: Playwright) -> Iterator[Browser]:
+def browser(playwright: Playwright, chromium: Path) -> Iterator[Browser]:
     browser = playwright.chromium.launch(
-        executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS
     )
     yield browser
     browser.close()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, Page, expect
 
-from .conftest import CHROMIUM, TIMEOUT_MS, Live, bulk_state
+from .conftest import TIMEOUT_MS, Live, bulk_state
 
 PHONE = {"width": 390, "height": 844}
 
@@ -22,9 +22,9 @@ def polls(page: Page) -> int:
     return int(page.get_attribute("#realtime", "data-polls") or 0)
 
 
-def test_the_browser_is_debians_chromium(browser: Browser) -> None:
+def test_the_browser_is_the_chromium_found(browser: Browser, chromium: Path) -> None:
     reported = subprocess.run(
-        [str(CHROMIUM), "--version"], capture_output=True, text=True, check=True
+        [str(chromium), "--version"], capture_output=True, text=True, check=True
     ).stdout
     assert browser.version.split(".")[0] in reported
 

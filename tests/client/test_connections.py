@@ -61,6 +61,10 @@ def test_wrong_password_is_an_authentication_error(make_server: Callable[..., An
     with client, pytest.raises(AuthenticationError) as caught:
         client.info()
     assert (caught.value.code, caught.value.message) == ("ERR", "Invalid password")
+    assert str(caught.value).startswith(  # names the server it tried
+        f"cannot authenticate to Faktory at 127.0.0.1:{server.port}: Invalid password; check "
+        "the password in FAKTORY_URL"
+    )
 
 
 def test_missing_password_is_refused_before_sending(make_server: Callable[..., Any]) -> None:

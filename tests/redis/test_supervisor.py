@@ -3,6 +3,7 @@ server even on kill -9, what it does with leftovers of an earlier run, and the s
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import select
@@ -22,7 +23,7 @@ from faktory_core.config import Config
 from faktory_core.plugins import redis_store
 from faktory_core.plugins.redis_store import LocalRedis, RedisSetupError, RedisStore
 from faktory_core.plugins.redis_store import supervisor as supervisor_module
-from faktory_core.plugins.redis_store.supervisor import find_server_binary
+from faktory_core.plugins.redis_store.supervisor import find_server_binary, server_version
 from faktory_core.testing import FakeClock
 from faktory_core.testing.contract import make_job
 
@@ -305,3 +306,85 @@ async def test_the_store_runs_its_own_redis(
         assert await again.ack(job.jid, clock.now()) == res
     finally:
         await again.close()
+
+
+# -- the server binary and its data agree --------------------------------------------------------
+
+OLD_VERSION = "2.8.0"
+
+
+def fake_old_server(folder: Path) -> tuple[Path, Path]:
+    """A ``redis-server`` that only answers ``--version`` (an old one), logging each call."""
+    folder.mkdir(parents=True, exist_ok=True)
+    calls = folder / "calls.log"
+    script = folder / "redis-server"
+    script.write_text(
+        f'#!/bin/sh\necho "$@" >> {calls}\n'
+        f'echo "Redis server v={OLD_VERSION} sha=00000000:0 malloc=libc bits=64 build=0"\n'
+    )
+    script.chmod(0o755)
+    return script, calls
+
+
+async def test_the_directory_remembers_its_server(
+    storage: Path, redis_binary: str, started: Callable[[Path], LocalRedis]
+) -> None:
+    await started(storage).start()
+    written = json.loads((storage / supervisor_module.WRITER_NAME).read_text())
+    real = server_version(redis_binary)
+    assert written == {"binary": redis_binary, "product": real.product, "version": real.version}
+    assert real.product in ("Redis", "Valkey")
+
+
+async def test_the_same_binary_is_preferred_next_time(
+    storage: Path,
+    tmp_path: Path,
+    started: Callable[[Path], LocalRedis],
+    redis_binary: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first = started(storage)
+    await first.start()
+    with _client(first) as client:
+        client.set("kept", "yes")
+    await first.stop()
+    # An older redis-server appears first on PATH (the fresh machine's apt install, mid-run).
+    fake, calls = fake_old_server(tmp_path / "bin")
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.delenv("FAKTORY_REDIS_SERVER", raising=False)
+    assert find_server_binary() == str(fake)
+    again = LocalRedis(storage)
+    try:
+        await again.start()
+        assert again.binary == redis_binary
+        with _client(again) as client:
+            assert client.get("kept") == b"yes"
+    finally:
+        await again.stop()
+    assert not calls.exists()  # never even asked
+
+
+async def test_an_older_server_is_refused_on_newer_data(
+    storage: Path, tmp_path: Path, redis_binary: str, started: Callable[[Path], LocalRedis]
+) -> None:
+    first = started(storage)
+    await first.start()
+    await first.stop()
+    real = server_version(redis_binary)
+    fake, calls = fake_old_server(tmp_path / "bin")
+    older = LocalRedis(storage, binary=str(fake))
+    with pytest.raises(RedisSetupError) as caught:
+        await older.start()
+    message = str(caught.value)
+    assert f"the data in {storage} was written by {real.product} {real.version}" in message
+    assert f"Redis {OLD_VERSION} ({fake}) is older and cannot read it" in message
+    assert f"FAKTORY_REDIS_SERVER={redis_binary}" in message
+    assert calls.read_text() == "--version\n"  # asked its version, never started on the data
+    assert older.process is None
+
+
+def test_a_binary_that_is_not_redis_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(RedisSetupError, match="did not answer like redis-server"):
+        server_version("/bin/true")
+    with pytest.raises(RedisSetupError, match="cannot run"):
+        server_version(str(tmp_path / "missing"))

@@ -1,5 +1,5 @@
 """A plugin adds a tab and a page that uses the site layout, as docs/webui.md describes (the
-cron plugin does exactly this)."""
+cron plugin does exactly this), through the core's page API (``faktory_core.web``) only."""
 
 from __future__ import annotations
 
@@ -10,14 +10,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import pytest
 from litestar import get, post
 from litestar.response import Redirect, Template
 
+from faktory_core import web
 from faktory_core.hookspecs import hookimpl
 from faktory_core.plugins.webui import LAYOUT
-from faktory_core.plugins.webui.helpers import AnyRequest, UiServer, redirect
 from faktory_core.server.app import Server
+from faktory_core.web import AnyRequest, UiServer, page, redirect
 
 from .support import Ui
 
@@ -36,7 +38,7 @@ REPORTS_PAGE = """\
 @get("/reports")
 async def reports_page(server: UiServer) -> Template:
     context = {"names": ["nightly", "<script>x</script>"], "store": server.store.name}
-    return Template(template_str=REPORTS_PAGE, context=context)
+    return page("reports.html", **context)
 
 
 @post("/reports")
@@ -57,6 +59,10 @@ class ReportsPlugin:
     def faktory_core_web_routes(self, server: Server) -> Sequence[Any]:
         return [reports_page, run_reports]
 
+    @hookimpl
+    def faktory_core_web_templates(self, server: Server) -> dict[str, str]:
+        return {"reports.html": REPORTS_PAGE}
+
 
 async def reports_ui(make_ui: Callable[..., Any], **config: Any) -> Ui:
     ui: Ui = await make_ui(plugins=[("reports", ReportsPlugin())], **config)
@@ -64,7 +70,24 @@ async def reports_ui(make_ui: Callable[..., Any], **config: Any) -> Ui:
 
 
 def test_the_layout_name_is_public() -> None:
-    assert LAYOUT == "layout.html"
+    assert LAYOUT == web.LAYOUT == "layout.html"
+
+
+async def test_a_plugin_template_is_compiled_once(
+    make_ui: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    compiled: list[str | None] = []
+    original = jinja2.Environment.compile
+
+    def counting(self: jinja2.Environment, source: Any, name: str | None = None, *a: Any) -> Any:
+        compiled.append(name)
+        return original(self, source, name, *a)
+
+    monkeypatch.setattr(jinja2.Environment, "compile", counting)
+    ui = await reports_ui(make_ui)
+    for _ in range(3):
+        assert '<li class="report">nightly</li>' in await ui.page("/reports")
+    assert compiled.count("reports.html") == 1
 
 
 async def test_a_plugin_tab_joins_the_nav(make_ui: Callable[..., Any]) -> None:

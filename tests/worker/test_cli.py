@@ -203,7 +203,10 @@ def test_a_refused_password_exits_with_an_error(
     server = make_server(password="s3cret")
     process = start_worker(f"tcp://:wrong@127.0.0.1:{server.port}")
     assert process.wait() == 1
-    assert "Invalid password" in process.log.read_text()
+    assert (
+        f"cannot authenticate to Faktory at 127.0.0.1:{server.port}: Invalid password"
+        in process.log.read_text()
+    )
 
 
 # -- loading the target, in process -----------------------------------------------------------
