@@ -102,6 +102,7 @@ def _leaf(exc: BaseException) -> BaseException:
 SUBCOMMANDS = {
     "worker": ("faktory_core.worker_cli", "run"),
     "cron": ("faktory_core.plugins.cron.cli", "run"),
+    "journal": ("faktory_core.plugins.memory_store.repair", "run"),
 }
 
 

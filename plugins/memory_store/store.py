@@ -54,7 +54,7 @@ from faktory_core.plugins.memory_store.snapshot import SnapshotError
 from faktory_core.store import HISTORY_DAYS, DayCount, FailureOutcome, StoreStats
 from faktory_core.timefmt import format_ts, utc_day
 
-__all__ = ["MemoryStore"]
+__all__ = ["REPLAY_ERRORS", "MemoryStore", "unreplayable"]
 
 log = logging.getLogger("faktory_core.memory_store")
 
@@ -320,9 +320,8 @@ class MemoryStore:
         for offset, payload in records:
             try:
                 self._apply(payload)
-            except (ValueError, TypeError, KeyError, IndexError, InvalidJob) as exc:
-                problem = f"record cannot be replayed: {exc!r}"
-                raise JournalError(damage_message(path, offset, problem)) from None
+            except REPLAY_ERRORS as exc:
+                raise JournalError(damage_message(path, offset, unreplayable(exc))) from None
 
     def _apply(self, payload: bytes) -> None:
         record = json.loads(payload)
@@ -909,6 +908,14 @@ class MemoryStore:
             del self._workers[wid]
 
 
+#: What a record that cannot be replayed raises (bad JSON, unknown op, a jid not there...).
+REPLAY_ERRORS = (ValueError, TypeError, KeyError, IndexError, InvalidJob)
+
+
+def unreplayable(exc: Exception) -> str:
+    return f"record cannot be replayed: {exc!r}"
+
+
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
@@ -918,6 +925,12 @@ def _encode(record: tuple[Any, ...]) -> bytes:
 
 def _job(data: Any) -> Job:
     return job_from_dict(data)
+
+
+def _required(found: object, jid: str) -> None:
+    """Replay: the live method journals only a change it made, so its jid must be reserved."""
+    if not found:
+        raise KeyError(f"{jid} is not reserved")
 
 
 def _outcome(job: Any, where: str | None, score: float) -> FailureOutcome:
@@ -930,8 +943,8 @@ _REPLAY: dict[str, Callable[..., object]] = {
     "p": lambda s, job: s._enqueue(_job(job)),
     "P": lambda s, jobs: s._push_many(jobs),
     "f": lambda s, queue, wid, now, jid: s._take_again(queue, wid, now, jid),
-    "u": lambda s, jid: s._unreserve(jid),
-    "r": lambda s, jid: s._reserved.pop(jid),
+    "u": lambda s, jid: _required(s._unreserve(jid), jid),
+    "r": lambda s, jid: _required(s._reserved.pop(jid), jid),
     "qd": lambda s, name, jids: s._queue_delete(name, jids),
     "pa": lambda s, names: s._pause(names),
     "re": lambda s, names: s._paused.difference_update(names),
@@ -944,7 +957,7 @@ _REPLAY: dict[str, Callable[..., object]] = {
     "sk": lambda s, which, keys, score: s._set_kill(SortedSet(which), keys, score),
     "ed": lambda s, which, now, limit: s._enqueue_due(SortedSet(which), now, limit),
     "pu": lambda s, which, now: s._sets[SortedSet(which)].pop_due(now, None),
-    "a": lambda s, jid, now: s._ack(jid, now),
+    "a": lambda s, jid, now: _required(s._ack(jid, now), jid),
     "sf": lambda s, jid, job, where, score, now: s._settle(jid, _outcome(job, where, score), now),
     "x": lambda s, jid, until: s._reserved.put(
         attrs.evolve(s._reserved.by_jid[jid], expires_at=until)

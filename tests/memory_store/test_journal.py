@@ -14,6 +14,7 @@ import anyio
 import attrs
 import pytest
 
+from faktory_core import cli
 from faktory_core.errors import StoreError
 from faktory_core.model import SortedSet, WorkerInfo, WorkerState
 from faktory_core.plugins.memory_store import JournalError, JournalSettings, MemoryStore, journal
@@ -424,3 +425,50 @@ def test_bad_settings_are_clear_errors(
 ) -> None:
     with pytest.raises(ValueError, match=problem):
         JournalSettings.resolve(environ, toml)
+
+
+# -- repair ---------------------------------------------------------------------------------
+
+
+async def test_repair_keeps_the_valid_prefix_and_the_rest_aside(
+    clock: FakeClock, path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file, offsets = await _journal_of_three_pushes(clock, path)
+    data = bytearray(await anyio.Path(file).read_bytes())
+    data[offsets[1] + 20] ^= 0xFF
+    await anyio.Path(file).write_bytes(bytes(data))
+    later = path.parent / "memory_store-00000002.journal"
+    journal.create(later, 2)
+    assert cli.main(["journal", "repair", str(path.parent)]) == 0
+    out = capsys.readouterr().out
+    assert f"{file}: damaged at offset {offsets[1]} (checksum mismatch)" in out
+    assert (await anyio.Path(file).stat()).st_size == offsets[1]
+    aside = path.parent / f"{FIRST}.damaged-{offsets[1]}"
+    assert await anyio.Path(aside).read_bytes() == bytes(data[offsets[1] :])
+    assert await anyio.Path(f"{later}.damaged").exists()
+    store = await _opened(clock, path)
+    assert await store.queue_size("default") == 1
+    await store.close()
+    assert cli.main(["journal", "repair", str(path.parent)]) == 0
+    assert "no damage found" in capsys.readouterr().out
+
+
+async def test_repair_cuts_at_a_record_that_does_not_replay(
+    clock: FakeClock, path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file, _ = await _journal_of_three_pushes(clock, path)
+    end = (await anyio.Path(file).stat()).st_size
+    with file.open("ab") as out:
+        out.write(journal.frame(b'["a","no-such-jid",1.0]'))
+        out.write(journal.frame(b'["fl"]'))
+    assert cli.main(["journal", "repair", str(path.parent)]) == 0
+    assert f"damaged at offset {end} (record cannot be replayed" in capsys.readouterr().out
+    assert await (await _opened(clock, path)).queue_size("default") == 3
+
+
+def test_repair_usage_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["journal"]) == 2
+    assert "usage: faktory-core journal repair" in capsys.readouterr().err
+    (tmp_path / "memory_store.json").write_bytes(b"{broken")
+    assert cli.main(["journal", "repair", str(tmp_path)]) == 1
+    assert "cannot restore" in capsys.readouterr().err
