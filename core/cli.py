@@ -133,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     setup_logging(config.log_level)
     log.debug("configuration: %s", redacted(config))
+    server: Server | None = None
     try:
         kernel = load_kernel(requested=config.plugins, disabled=config.disabled_plugins)
         server = Server.create(config, kernel, SystemClock())
@@ -141,7 +142,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         leaf = _leaf(exc)
         if not isinstance(leaf, _START_ERRORS):
             raise
-        log.error("cannot start: %s", leaf)
+        # A server that listened got this far by failing to stop (e.g. saving its store).
+        failed = "stopped with an error" if server is not None and server.port else "cannot start"
+        log.error("%s: %s", failed, leaf)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -396,7 +396,7 @@ class MemoryStore:
     def describe(self) -> dict[str, object]:
         """The store's own details for INFO and /debug (journal size, fsync, compaction)."""
         if self._journal is None:
-            return {"journal": "off"}
+            return {} if self.path is None else {"journal": "off"}
         last = self._last_compaction
         return {**self._journal.describe(), "last_compaction": format_ts(last) if last else ""}
 
@@ -781,6 +781,7 @@ class MemoryStore:
             processed=self._counters.processed,
             failures=self._counters.failures,
             workers=len(self._workers),
+            details=self.describe(),
         )
 
     # -- key-value space ------------------------------------------------------------------------
