@@ -411,11 +411,18 @@ class MemoryStore:
 
     async def _log(self, *record: Any) -> None:
         """Append the change's record and return once it is written (group commit)."""
+        if self._journal is not None:
+            await self._log_raw(_encode(record))
+
+    async def _log_raw(self, payload: bytes) -> None:
         current = self._journal
         if current is None:
             return
-        current.append(_encode(record))
-        await current.commit()
+        if current.grouped:
+            current.append(payload)
+            await current.commit()
+        else:
+            current.write_now(payload)
         if current.size >= self.settings.compact_bytes:
             self._maybe_compact()
 
@@ -516,7 +523,7 @@ class MemoryStore:
 
     async def _log_take(self, res: Reservation) -> None:
         try:
-            await self._log("f", res.job.queue, res.wid, res.reserved_at, res.job.jid)
+            await self._log_raw(_take_record(res))
         except StoreError:
             # Not delivered: put it back now rather than leave it reserved for nobody. The
             # journal keeps both records and writes them in order once it can.
@@ -726,7 +733,7 @@ class MemoryStore:
         self._check()
         res = self._ack(jid, now)
         if res is not None:
-            await self._log("a", jid, now)
+            await self._log_raw(f'["a",{_string(jid)},{now!r}]'.encode())
         return res
 
     def _ack(self, jid: str, now: float) -> Reservation | None:
@@ -922,6 +929,16 @@ _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan
 
 def _encode(record: tuple[Any, ...]) -> bytes:
     return _encoder.encode(record).encode("utf-8")
+
+
+#: A JSON string literal (the C encoder's own function): the hot records are formatted by hand.
+_string: Callable[[str], str] = json.encoder.encode_basestring
+
+
+def _take_record(res: Reservation) -> bytes:
+    """FETCH's record, the hottest after PUSH; a float's repr is its exact JSON number."""
+    queue, wid, jid = _string(res.job.queue), _string(res.wid), _string(res.job.jid)
+    return f'["f",{queue},{wid},{res.reserved_at!r},{jid}]'.encode()
 
 
 def _job(data: Any) -> Job:
