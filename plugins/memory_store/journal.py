@@ -265,8 +265,9 @@ class Journal:
         if not self._pending and not self._buffer:
             try:
                 written = os.write(self._fd, data)
-            except OSError:
-                written = 0
+            except OSError as exc:
+                self._pending = data
+                raise StoreError(self._failed(exc)) from None
             self.size += written
             if written == len(data):
                 self._dirty = True
