@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import struct
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -472,3 +473,11 @@ def test_repair_usage_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[s
     (tmp_path / "memory_store.json").write_bytes(b"{broken")
     assert cli.main(["journal", "repair", str(tmp_path)]) == 1
     assert "cannot restore" in capsys.readouterr().err
+
+
+def test_the_documented_example_is_the_default() -> None:
+    doc = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+    text = doc.read_text(encoding="utf-8")
+    block = text.split("```toml\n[memory_store]\n", 1)[1].split("```", 1)[0]
+    toml = tomllib.loads("[memory_store]\n" + block)
+    assert JournalSettings.resolve({}, toml) == JournalSettings()
