@@ -6,6 +6,7 @@ import errno
 import json
 import logging
 import os
+import pickle
 import struct
 import tomllib
 from pathlib import Path
@@ -66,7 +67,7 @@ async def _until_writable(store: MemoryStore) -> None:
 
 def _ops(path: Path, generation: int = 1) -> set[str]:
     scanned = journal.scan(path, generation)
-    return {json.loads(payload)[0] for _, payload in scanned.records}
+    return {store_module.decode_record(payload)[0] for _, payload in scanned.records}
 
 
 async def _every_change(store: MemoryStore, clock: FakeClock) -> None:
@@ -242,8 +243,8 @@ async def test_a_record_that_does_not_replay_is_damage(clock: FakeClock, path: P
     _crash(store)
     file = path.parent / FIRST
     with file.open("ab") as out:
-        out.write(journal.frame(b'["a","no-such-jid",1.0]'))
-        out.write(journal.frame(b'["zz"]'))
+        out.write(journal.frame(store_module._encode(("a", "no-such-jid", 1.0))))
+        out.write(journal.frame(store_module._encode(("zz",))))
     with pytest.raises(JournalError, match=r"offset \d+ \(record cannot be replayed"):
         await _opened(clock, path)
 
@@ -460,8 +461,8 @@ async def test_repair_cuts_at_a_record_that_does_not_replay(
     file, _ = await _journal_of_three_pushes(clock, path)
     end = (await anyio.Path(file).stat()).st_size
     with file.open("ab") as out:
-        out.write(journal.frame(b'["a","no-such-jid",1.0]'))
-        out.write(journal.frame(b'["fl"]'))
+        out.write(journal.frame(store_module._encode(("a", "no-such-jid", 1.0))))
+        out.write(journal.frame(store_module._encode(("fl",))))
     assert cli.main(["journal", "repair", str(path.parent)]) == 0
     assert f"damaged at offset {end} (record cannot be replayed" in capsys.readouterr().out
     assert await (await _opened(clock, path)).queue_size("default") == 3
@@ -481,3 +482,15 @@ def test_the_documented_example_is_the_default() -> None:
     block = text.split("```toml\n[memory_store]\n", 1)[1].split("```", 1)[0]
     toml = tomllib.loads("[memory_store]\n" + block)
     assert JournalSettings.resolve({}, toml) == JournalSettings()
+
+
+async def test_a_record_naming_a_class_is_damage_never_code(clock: FakeClock, path: Path) -> None:
+    store = await _opened(clock, path)
+    await store.push(make_job())
+    _crash(store)
+    file = path.parent / FIRST
+    with file.open("ab") as out:
+        out.write(journal.frame(pickle.dumps(("wb", "w1", 1, WorkerState.QUIET, 1.0))))
+        out.write(journal.frame(store_module._encode(("fl",))))
+    with pytest.raises(JournalError, match=r"may not name faktory_core\.model\.WorkerState"):
+        await _opened(clock, path)
