@@ -2,9 +2,10 @@
 
 A journal file is ``memory_store-<generation>.journal`` in the storage directory. It starts with
 a 16-byte header (:data:`MAGIC`, the format version and the generation, big-endian ``u32``), then
-records, each ``u32 length | u32 CRC-32 of the payload | payload`` (the payload is compact JSON,
-see :mod:`.records`). The snapshot names the generation that follows it; start-up loads the
-snapshot and replays that journal and every later one.
+records, each ``u32 length | u32 CRC-32 of the payload | payload``; the payload is a pickle
+of plain values, loaded with no class allowed (``store._encode``). The snapshot names the
+generation that follows it; start-up loads the snapshot and replays that journal and every
+later one.
 
 The fsync policy (Redis's names) decides when the data reaches the disk: ``always`` before
 the reply, ``everysec`` about once a second (a background thread), ``no`` never explicitly.
