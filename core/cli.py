@@ -104,6 +104,7 @@ def _leaf(exc: BaseException) -> BaseException:
 SUBCOMMANDS = {
     "worker": ("faktory_core.worker_cli", "run"),
     "cron": ("faktory_core.plugins.cron.cli", "run"),
+    "journal": ("faktory_core.plugins.memory_store.repair", "run"),
 }
 
 
@@ -140,6 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             LICENSE_VARIABLE,
         )
     log.debug("configuration: %s", redacted(config))
+    server: Server | None = None
     try:
         kernel = load_kernel(requested=config.plugins, disabled=config.disabled_plugins)
         server = Server.create(config, kernel, SystemClock())
@@ -148,7 +150,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         leaf = _leaf(exc)
         if not isinstance(leaf, _START_ERRORS):
             raise
-        log.error("cannot start: %s", leaf)
+        # A server that listened got this far by failing to stop (e.g. saving its store).
+        failed = "stopped with an error" if server is not None and server.port else "cannot start"
+        log.error("%s: %s", failed, leaf)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -89,6 +89,7 @@ def build_info(
             "connections": server.connections,
             "command_count": server.command_count,
             "used_memory_mb": rss_kb() // 1024,
+            **({"store": dict(stats.details)} if stats.details else {}),
         },
     }
 

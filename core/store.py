@@ -9,8 +9,8 @@ any new store.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
@@ -51,6 +51,9 @@ class StoreStats:
     processed: int
     failures: int
     workers: int
+    #: Optional, store-specific details (the memory store: its journal's size, fsync policy,
+    #: last compaction), shown as INFO's ``server.store`` when not empty.
+    details: Mapping[str, Any] = attrs.field(factory=dict, eq=False)
 
 
 @attrs.frozen

@@ -5,7 +5,7 @@ the directory), so a crash while saving leaves the previous snapshot intact. A f
 be read back -- bad JSON, wrong shape, a version newer than this code -- raises
 :class:`SnapshotError` instead of starting empty: starting empty would silently lose every job.
 
-Format (version 1)::
+Format (version 2; version 1, without ``journal`` and ``workers``, is still read)::
 
     {"format": "faktory-core/memory-store", "version": 1,
      "queues": {"<name>": [<job>, ...]},          every registered queue, oldest job first
@@ -14,11 +14,15 @@ Format (version 1)::
      "reservations": [{"job": <job>, "reserved_at": <s>, "expires_at": <s>, "wid": "..."}],
      "counters": {"processed": N, "failures": N},
      "history": {"YYYY-MM-DD": [processed, failures], ...},
-     "kv": {"<key>": {"value": "<base64>", "expires_at": <s> | null}}}
+     "kv": {"<key>": {"value": "<base64>", "expires_at": <s> | null}},
+     "workers": [{"wid": ..., "state": "quiet", ...}],   connections are not kept
+     "journal": N}                                        the journal generation that follows
 
 Jobs are ``Job.to_dict()`` and come back through :func:`faktory_core.model.job_from_dict`;
-times are Unix seconds as JSON floats (exact round trip). Worker records are not saved: workers
-reconnect and say HELLO again.
+times are Unix seconds as JSON floats (exact round trip). Worker records are saved so that a
+worker told to go quiet stays quiet; their connection counts restart at 0. Queue names are
+checked as PUSH checks them, and JSON nested deeper than Python can decode is reported as
+damage of the named file.
 """
 
 from __future__ import annotations
@@ -36,13 +40,34 @@ from typing import Any, TypeVar
 import attrs
 
 from faktory_core.errors import InvalidJob
-from faktory_core.model import Job, Reservation, SetEntry, SortedSet, job_from_dict
+from faktory_core.model import (
+    Job,
+    Reservation,
+    SetEntry,
+    SortedSet,
+    WorkerInfo,
+    WorkerState,
+    job_from_dict,
+    valid_queue_name,
+)
 from faktory_core.store import DayCount
 
-__all__ = ["FORMAT", "VERSION", "SnapshotError", "StoreState", "decode", "encode", "load", "save"]
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "SnapshotError",
+    "StoreState",
+    "decode",
+    "encode",
+    "load",
+    "save",
+    "worker_dict",
+    "worker_from",
+]
 
 FORMAT = "faktory-core/memory-store"
-VERSION = 1
+VERSION = 2
+
 
 _T = TypeVar("_T")
 
@@ -63,6 +88,9 @@ class StoreState:
     failures: int = 0
     history: list[DayCount] = attrs.field(factory=list)
     kv: dict[str, tuple[bytes, float | None]] = attrs.field(factory=dict)
+    workers: list[WorkerInfo] = attrs.field(factory=list)
+    #: The generation of the journal that continues this state (0: none).
+    journal: int = 0
 
 
 # -- encoding --------------------------------------------------------------------------------
@@ -85,6 +113,8 @@ def encode(state: StoreState) -> bytes:
             key: {"value": base64.b64encode(value).decode("ascii"), "expires_at": expires}
             for key, (value, expires) in state.kv.items()
         },
+        "workers": [worker_dict(info) for info in state.workers],
+        "journal": state.journal,
     }
     # Not jobjson: its nesting bound is for one job; the snapshot adds a few levels around it.
     text = json.dumps(document, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
@@ -100,10 +130,42 @@ def _reservation_dict(res: Reservation) -> dict[str, Any]:
     }
 
 
+def worker_dict(info: WorkerInfo) -> dict[str, Any]:
+    return {
+        "wid": info.wid,
+        "hostname": info.hostname,
+        "pid": info.pid,
+        "labels": list(info.labels),
+        "started_at": info.started_at,
+        "last_beat": info.last_beat,
+        "rss_kb": info.rss_kb,
+        "state": info.state.value,
+    }
+
+
+def worker_from(value: Any, where: str = "worker") -> WorkerInfo:
+    """A worker record as :func:`worker_dict` writes it (raises ValueError when it is not)."""
+    data = _typed(value, dict, where)
+    try:
+        state = WorkerState(str(data.get("state")))
+    except ValueError:
+        raise _BadShape(f"{where}.state: unknown state {data.get('state')!r}") from None
+    return WorkerInfo(
+        wid=_str_from(data.get("wid"), f"{where}.wid"),
+        hostname=_str_from(data.get("hostname"), f"{where}.hostname"),
+        pid=_int_from(data.get("pid"), f"{where}.pid"),
+        labels=tuple(_list_of(data.get("labels"), _str_from, f"{where}.labels")),
+        started_at=_float_from(data.get("started_at"), f"{where}.started_at"),
+        last_beat=_float_from(data.get("last_beat"), f"{where}.last_beat"),
+        rss_kb=_int_from(data.get("rss_kb"), f"{where}.rss_kb"),
+        state=state,
+    )
+
+
 # -- decoding --------------------------------------------------------------------------------
 
 
-class _BadShape(Exception):
+class _BadShape(ValueError):
     """A part of the document is not what version 1 writes; the text says where."""
 
 
@@ -113,8 +175,12 @@ def decode(raw: bytes, path: Path) -> StoreState:
         document = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError) as exc:
         raise SnapshotError(f"cannot restore {path}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise SnapshotError(f"cannot restore {path}: JSON nested too deeply") from None
     try:
         return _state_from(document)
+    except RecursionError:
+        raise SnapshotError(f"cannot restore {path}: JSON nested too deeply") from None
     except _BadShape as exc:
         raise SnapshotError(f"cannot restore {path}: {exc}") from None
     except _NewerVersion as exc:
@@ -150,6 +216,9 @@ def _state_from(document: Any) -> StoreState:
         history=_history_from(top.get("history")),
         kv=_kv_from(top.get("kv")),
     )
+    if version >= 2:
+        state.workers = _list_of(top.get("workers"), worker_from, "workers")
+        state.journal = _int_from(top.get("journal"), "journal")
     state.paused = set(_list_of(top.get("paused"), _str_from, "paused"))
     if not state.paused <= state.queues.keys():
         raise _BadShape("paused lists a queue that is not registered")
@@ -161,6 +230,9 @@ def _state_from(document: Any) -> StoreState:
 
 def _queues_from(value: Any) -> dict[str, list[Job]]:
     queues = _typed(value, dict, "queues")
+    for name in queues:
+        if not valid_queue_name(name):
+            raise _BadShape(f"queues: {name!r} is not a valid queue name")
     return {name: _list_of(jobs, _job_from, f"queue {name!r}") for name, jobs in queues.items()}
 
 

@@ -13,7 +13,7 @@ import pytest
 from faktory_core.config import Config
 from faktory_core.model import DEAD_TTL, SortedSet, WorkerInfo, WorkerState
 from faktory_core.plugins import memory_store
-from faktory_core.plugins.memory_store import MemoryStore, SnapshotError, snapshot
+from faktory_core.plugins.memory_store import JournalSettings, MemoryStore, SnapshotError, snapshot
 from faktory_core.store import HISTORY_DAYS, DayCount, FailureOutcome, Store
 from faktory_core.testing import FakeClock, StoreContract
 from faktory_core.testing.contract import failed, make_job
@@ -27,9 +27,12 @@ class TestMemoryStoreContract(StoreContract):
     def clock(self) -> FakeClock:
         return FakeClock()
 
-    @pytest.fixture
-    async def store(self, clock: FakeClock, tmp_path: Path) -> AsyncIterator[MemoryStore]:
-        store = MemoryStore(clock, path=tmp_path / "memory_store.json")
+    @pytest.fixture(params=[True, False], ids=["journal", "no-journal"])
+    async def store(
+        self, clock: FakeClock, tmp_path: Path, request: pytest.FixtureRequest
+    ) -> AsyncIterator[MemoryStore]:
+        settings = JournalSettings(journal=request.param)
+        store = MemoryStore(clock, path=tmp_path / "memory_store.json", settings=settings)
         await store.open()
         yield store
         await store.close()
@@ -107,13 +110,15 @@ async def test_snapshot_round_trip(clock: FakeClock, path: Path) -> None:
     assert await restored.kv_get("forever") == b"\x00\xff"
 
 
-async def test_snapshot_keeps_no_workers(clock: FakeClock, path: Path) -> None:
+async def test_snapshot_keeps_workers_without_connections(clock: FakeClock, path: Path) -> None:
     store = await _opened(clock, path)
     await store.worker_connect(WorkerInfo("wid-1", last_beat=clock.now()))
+    await store.worker_signal(["wid-1"], WorkerState.QUIET)
     await store.close()
     restored = await _opened(clock, path)
-    assert await restored.workers() == []
-    assert (await restored.stats()).workers == 0
+    [info] = await restored.workers()
+    assert (info.wid, info.state, info.connections) == ("wid-1", WorkerState.QUIET, 0)
+    assert await restored.fetch(["default"], "wid-1", clock.now(), 0) is None
 
 
 async def test_restored_store_keeps_working(clock: FakeClock, path: Path) -> None:
@@ -135,15 +140,19 @@ async def test_snapshot_format(clock: FakeClock, path: Path) -> None:
     await store.close()
     document = json.loads(await anyio.Path(path).read_text("utf-8"))
     assert document["format"] == "faktory-core/memory-store"
-    assert document["version"] == 1
+    assert document["version"] == 2
+    assert document["journal"] == 2  # the generation started at this stop
     assert list(document["queues"]) == ["default"]
 
 
-async def test_atomic_write_leaves_only_the_snapshot(clock: FakeClock, path: Path) -> None:
+async def test_atomic_write_leaves_the_snapshot_and_its_journal(
+    clock: FakeClock, path: Path
+) -> None:
     store = await _opened(clock, path)
     await store.push(make_job())
     await store.close()
-    assert [entry.name for entry in path.parent.iterdir()] == [path.name]
+    names = sorted(entry.name for entry in path.parent.iterdir())
+    assert names == ["memory_store-00000002.journal", path.name]
 
 
 async def test_failed_write_keeps_the_old_snapshot(
@@ -160,10 +169,16 @@ async def test_failed_write_keeps_the_old_snapshot(
     store = await _opened(clock, path)
     await store.flush()
     monkeypatch.setattr(os, "replace", refuse)
-    with pytest.raises(OSError, match="disk on fire"):
+    with pytest.raises(SnapshotError, match="disk on fire") as caught:
         await store.close()
+    assert str(path) in str(caught.value)
+    assert "nothing acknowledged is lost" in str(caught.value)
     assert await anyio.Path(path).read_bytes() == saved
-    assert [entry.name for entry in path.parent.iterdir()] == [path.name]
+    names = sorted(entry.name for entry in path.parent.iterdir())
+    assert names == ["memory_store-00000002.journal", path.name]
+    monkeypatch.undo()
+    again = await _opened(clock, path)  # the journal replays the FLUSH the snapshot lacks
+    assert await again.queue_names() == []
 
 
 @pytest.mark.parametrize(
@@ -204,7 +219,7 @@ async def test_bad_job_in_snapshot_raises(clock: FakeClock, path: Path) -> None:
 async def test_newer_snapshot_version_raises(clock: FakeClock, path: Path) -> None:
     await anyio.Path(path.parent).mkdir(parents=True)
     await anyio.Path(path).write_text(
-        json.dumps({"format": snapshot.FORMAT, "version": 2}), "utf-8"
+        json.dumps({"format": snapshot.FORMAT, "version": 3}), "utf-8"
     )
     with pytest.raises(SnapshotError, match="newer") as caught:
         await MemoryStore(clock, path=path).open()
@@ -282,6 +297,8 @@ def test_plugin_makes_a_memory_store(tmp_path: Path) -> None:
 def test_public_names() -> None:
     assert set(memory_store.__all__) == {
         "SNAPSHOT_NAME",
+        "JournalError",
+        "JournalSettings",
         "MemoryStore",
         "SnapshotError",
         "faktory_core_make_store",
