@@ -150,8 +150,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         leaf = _leaf(exc)
         if not isinstance(leaf, _START_ERRORS):
             raise
-        # A server that listened got this far by failing to stop (e.g. saving its store).
-        failed = "stopped with an error" if server is not None and server.port else "cannot start"
+        # A server that started got this far by failing to stop (e.g. saving its store).
+        stopping = server is not None and server.serving
+        failed = "stopped with an error" if stopping else "cannot start"
         log.error("%s: %s", failed, leaf)
         return 1
     except KeyboardInterrupt:

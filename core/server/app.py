@@ -67,6 +67,8 @@ class Server:
     auth_failures: AuthFailures = attrs.field(factory=AuthFailures)
     shutting_down: bool = False
     port: int = 0
+    #: True once the server has started (listening, plugins started): a later failure is a stop's.
+    serving: bool = False
     #: The task group that owns everything running; plugins start their work in it at startup.
     task_group: anyio.abc.TaskGroup | None = None
     # Created inside serve(): an anyio Event needs a running event loop.
@@ -139,6 +141,7 @@ class Server:
                     " with TLS" if self._tls else "",
                     self.store.name,
                 )
+                self.serving = True
                 task_status.started(self.port)
                 await self._stop.wait()
                 await self._drain()
