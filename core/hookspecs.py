@@ -76,6 +76,27 @@ def faktory_core_make_authenticator(config: Config) -> Authenticator | None:
     """
 
 
+@hookspec(firstresult=True)
+def faktory_core_feature_storage(feature: str, store: Store) -> Any | None:
+    """The storage an optional feature needs (``"batch"``, ``"unique"``, ...) on this store.
+
+    A feature plugin defines the protocol its storage follows (a ``typing.Protocol`` in its
+    own package) and asks for it at start-up with ``server.kernel.feature_storage(name,
+    server.store)``; each store plugin answers for the features it implements, for stores it
+    made, and passes (None) otherwise. No plugin imports another: the protocol is structural.
+    Called once per feature at start-up.
+    """
+
+
+@hookspec
+def faktory_core_enterprise_features() -> Sequence[str] | None:
+    """Name the Faktory Enterprise features this plugin provides (``["batch"]``).
+
+    While any plugin names one, INFO's and ``/health``'s ``server.description`` is
+    ``Faktory Enterprise``, which clients read to switch their Enterprise code paths on.
+    """
+
+
 # -- job middleware ------------------------------------------------------------------------------
 
 

@@ -34,6 +34,8 @@ class ServerStats:
     started_at: float
     connections: int = 0
     command_count: int = 0
+    #: ``Faktory``, or ``Faktory Enterprise`` while an Enterprise feature plugin is loaded.
+    description: str = "Faktory"
 
 
 def rss_kb() -> int:
@@ -83,7 +85,7 @@ def build_info(
             "total_queues": len(queues),
         },
         "server": {
-            "description": "Faktory",
+            "description": server.description,
             "faktory_version": FAKTORY_VERSION,
             "uptime": int(now - server.started_at),
             "connections": server.connections,
@@ -101,7 +103,7 @@ def health(server: ServerStats, now: float) -> dict[str, Any]:
         "server": {
             "command_count": server.command_count,
             "connections": server.connections,
-            "description": "Faktory",
+            "description": server.description,
             "faktory_version": FAKTORY_VERSION,
         },
     }

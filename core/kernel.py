@@ -45,6 +45,8 @@ BUILTIN_PLUGINS: tuple[tuple[str, ModuleType], ...] = (("retry", retry), ("auth"
 #: Loaded unless switched off with ``--no-plugin`` (skipped quietly if not installed).
 DEFAULT_PLUGINS = ("memory_store", "webui", "cron")
 STORE_HOOK = "faktory_core_make_store"
+OSS_DESCRIPTION = "Faktory"
+ENTERPRISE_DESCRIPTION = "Faktory Enterprise"
 
 
 class PluginError(RuntimeError):
@@ -130,6 +132,25 @@ class Kernel:
                 "(try --plugin memory_store)"
             )
         return store
+
+    def feature_storage(self, feature: str, store: Store) -> Any:
+        """The store's storage for an optional feature, or PluginError naming both."""
+        found = self.pm.hook.faktory_core_feature_storage(feature=feature, store=store)
+        if found is None:
+            raise PluginError(
+                f"the store {store!r} has no storage for the {feature!r} feature; use a store "
+                f"plugin that has it, or turn the feature's plugin off (--no-plugin)"
+            )
+        return found
+
+    def enterprise_features(self) -> list[str]:
+        found = self.pm.hook.faktory_core_enterprise_features()
+        return sorted({name for names in found for name in names or ()})
+
+    @property
+    def description(self) -> str:
+        """INFO's ``server.description`` (``Faktory Enterprise`` while a feature is on)."""
+        return ENTERPRISE_DESCRIPTION if self.enterprise_features() else OSS_DESCRIPTION
 
     def retry_policy(self, config: Config) -> RetryPolicy:
         policy: RetryPolicy = self.pm.hook.faktory_core_make_retry_policy(config=config)

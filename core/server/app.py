@@ -97,7 +97,7 @@ class Server:
         server = cls(
             config=config,
             manager=manager,
-            stats=ServerStats(started_at=clock.now()),
+            stats=ServerStats(started_at=clock.now(), description=kernel.description),
             kernel=kernel,
             authenticator=kernel.authenticator(config),
         )

@@ -15,6 +15,7 @@ import os
 from faktory_core.clock import Clock
 from faktory_core.config import Config
 from faktory_core.hookspecs import hookimpl
+from faktory_core.plugins.memory_store.features import faktory_core_feature_storage
 from faktory_core.plugins.memory_store.journal import JournalError, JournalSettings
 from faktory_core.plugins.memory_store.snapshot import SnapshotError
 from faktory_core.plugins.memory_store.store import MemoryStore
@@ -26,6 +27,7 @@ __all__ = [
     "JournalSettings",
     "MemoryStore",
     "SnapshotError",
+    "faktory_core_feature_storage",
     "faktory_core_make_store",
 ]
 

@@ -16,7 +16,9 @@ Format (version 2; version 1, without ``journal`` and ``workers``, is still read
      "history": {"YYYY-MM-DD": [processed, failures], ...},
      "kv": {"<key>": {"value": "<base64>", "expires_at": <s> | null}},
      "workers": [{"wid": ..., "state": "quiet", ...}],   connections are not kept
-     "journal": N}                                        the journal generation that follows
+     "journal": N,                                        the journal generation that follows
+     "extensions": {"<feature>": {"state": <JSON>, "records": [[op, [args]], ...]}}}
+                                                          feature storage (batches, ...), optional
 
 Jobs are ``Job.to_dict()`` and come back through :func:`faktory_core.model.job_from_dict`;
 times are Unix seconds as JSON floats (exact round trip). Worker records are saved so that a
@@ -50,6 +52,7 @@ from faktory_core.model import (
     job_from_dict,
     valid_queue_name,
 )
+from faktory_core.plugins.memory_store.extensions import Dormant
 from faktory_core.store import DayCount
 
 __all__ = [
@@ -91,6 +94,8 @@ class StoreState:
     workers: list[WorkerInfo] = attrs.field(factory=list)
     #: The generation of the journal that continues this state (0: none).
     journal: int = 0
+    #: Feature storage (``extensions``): feature name → its saved state and pending records.
+    extensions: dict[str, Dormant] = attrs.field(factory=dict)
 
 
 # -- encoding --------------------------------------------------------------------------------
@@ -115,6 +120,10 @@ def encode(state: StoreState) -> bytes:
         },
         "workers": [worker_dict(info) for info in state.workers],
         "journal": state.journal,
+        "extensions": {
+            name: {"state": held.state, "records": held.records}
+            for name, held in state.extensions.items()
+        },
     }
     # Not jobjson: its nesting bound is for one job; the snapshot adds a few levels around it.
     text = json.dumps(document, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
@@ -219,6 +228,7 @@ def _state_from(document: Any) -> StoreState:
     if version >= 2:
         state.workers = _list_of(top.get("workers"), worker_from, "workers")
         state.journal = _int_from(top.get("journal"), "journal")
+        state.extensions = _extensions_from(top.get("extensions", {}))
     state.paused = set(_list_of(top.get("paused"), _str_from, "paused"))
     if not state.paused <= state.queues.keys():
         raise _BadShape("paused lists a queue that is not registered")
@@ -226,6 +236,22 @@ def _state_from(document: Any) -> StoreState:
     state.processed = _int_from(counters.get("processed"), "counters.processed")
     state.failures = _int_from(counters.get("failures"), "counters.failures")
     return state
+
+
+def _extensions_from(value: Any) -> dict[str, Dormant]:
+    found = _typed(value, dict, "extensions")
+    held = {}
+    for name, entry in found.items():
+        body = _typed(entry, dict, f"extensions.{name}")
+        records = _list_of(body.get("records", []), _record_from, f"extensions.{name}.records")
+        held[name] = Dormant(body.get("state"), records)
+    return held
+
+
+def _record_from(value: Any, where: str) -> list[Any]:
+    if not (isinstance(value, list) and len(value) == 2 and isinstance(value[0], str)):
+        raise _BadShape(f"{where}: expected [op, [args]]")
+    return [value[0], _typed(value[1], list, f"{where}[1]")]
 
 
 def _queues_from(value: Any) -> dict[str, list[Job]]:

@@ -44,6 +44,7 @@ from faktory_core.model import (
     parse_entry_key,
 )
 from faktory_core.plugins.memory_store import journal, snapshot
+from faktory_core.plugins.memory_store.extensions import Dormant, Extension, ExtensionState
 from faktory_core.plugins.memory_store.journal import (
     Journal,
     JournalError,
@@ -266,6 +267,8 @@ class MemoryStore:
     _journal: Journal | None = attrs.field(default=None, init=False)
     _compaction: asyncio.Task[None] | None = attrs.field(default=None, init=False)
     _last_compaction: float | None = attrs.field(default=None, init=False)
+    _extensions: dict[str, Extension] = attrs.field(factory=dict, init=False)
+    _dormant: dict[str, Dormant] = attrs.field(factory=dict, init=False)
 
     @_sets.default
     def _new_sets(self) -> dict[SortedSet, _JobSet]:
@@ -404,6 +407,26 @@ class MemoryStore:
     async def debug_info(self) -> dict[str, object]:
         return self.describe()
 
+    # -- feature storage ------------------------------------------------------------------------
+    def extension(self, name: str, state: ExtensionState) -> Extension:
+        """Attach a feature's state (see ``extensions``): what the snapshot and journal hold
+        for ``name`` is loaded into it now, and its changes are journaled from here on."""
+        previous = self._extensions.get(name)
+        if previous is not None:  # a second server on this store object: carry the state over
+            state.load(previous.state.dump())
+        else:
+            self._dormant.pop(name, Dormant()).hand_over(state)
+        handle = Extension(name, state, self._check, self._log)
+        self._extensions[name] = handle
+        return handle
+
+    def _extension_apply(self, name: str, op: str, args: list[Any]) -> None:
+        attached = self._extensions.get(name)
+        if attached is not None:
+            attached.state.apply(op, tuple(args))
+        else:
+            self._dormant.setdefault(name, Dormant()).records.append([op, args])
+
     # -- the journal ------------------------------------------------------------------------
     def _check(self) -> None:
         """Refuse a change the journal cannot take (disk full, unwritable): -ERR, not +OK."""
@@ -440,6 +463,9 @@ class MemoryStore:
         self._reserved.clear()
         self._counters = _Counters()
         self._kv.clear()  # workers' records stay (Store.flush)
+        for attached in self._extensions.values():
+            attached.state.clear()
+        self._dormant.clear()
 
     def _export(self) -> snapshot.StoreState:
         return snapshot.StoreState(
@@ -452,6 +478,10 @@ class MemoryStore:
             history=list(self._counters.days.values()),
             kv=dict(self._kv),
             workers=list(self._workers.values()),
+            extensions={
+                **{name: attrs.evolve(held) for name, held in self._dormant.items()},
+                **{name: Dormant(ext.state.dump()) for name, ext in self._extensions.items()},
+            },
         )
 
     def _restore(self, state: snapshot.StoreState) -> None:
@@ -466,6 +496,7 @@ class MemoryStore:
         self._counters = _Counters(state.processed, state.failures, days)
         self._kv = dict(state.kv)
         self._workers = {info.wid: attrs.evolve(info, connections=0) for info in state.workers}
+        self._dormant = dict(state.extensions)
 
     # -- queues ---------------------------------------------------------------------------------
     async def push(self, job: Job) -> None:
@@ -999,6 +1030,7 @@ _REPLAY: dict[str, Callable[..., object]] = {
     "wb": lambda s, wid, rss, requested, now: s._worker_beat(wid, rss, requested, now),
     "ws": lambda s, wids, state: s._worker_signal(wids, state),
     "wr": lambda s, wids: s._reap(wids),
+    "X": lambda s, name, op, args: s._extension_apply(name, op, args),
 }
 
 

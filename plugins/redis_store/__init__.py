@@ -19,6 +19,7 @@ from faktory_core.plugins.redis_store.connection import (
     RedisSetupError,
     resolve_settings,
 )
+from faktory_core.plugins.redis_store.features import faktory_core_feature_storage
 from faktory_core.plugins.redis_store.keys import Keys
 from faktory_core.plugins.redis_store.store import RedisStore
 from faktory_core.plugins.redis_store.supervisor import LocalRedis, find_server_binary
@@ -30,6 +31,7 @@ __all__ = [
     "RedisSettings",
     "RedisSetupError",
     "RedisStore",
+    "faktory_core_feature_storage",
     "faktory_core_make_store",
     "find_server_binary",
     "resolve_settings",

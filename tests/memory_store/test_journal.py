@@ -119,6 +119,30 @@ async def _every_change(store: MemoryStore, clock: FakeClock) -> None:
     assert await store.kv_claim("claimed", b"x", 30)
     await store.kv_set("doomed", b"x")
     await store.kv_delete("doomed")
+    handle = store.extension("feature", _Feature())
+    handle.check()
+    handle.state.apply("set", ("k", 1))
+    await handle.log("set", "k", 1)
+
+
+class _Feature:
+    """A feature's state on the memory store (see test_extensions.py)."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    def dump(self) -> Any:
+        return dict(self.values)
+
+    def load(self, data: Any) -> None:
+        self.values = dict(data)
+
+    def apply(self, op: str, args: tuple[Any, ...]) -> None:
+        key, value = args
+        self.values[key] = value
+
+    def clear(self) -> None:
+        self.values.clear()
 
 
 async def test_replay_of_every_record_kind_rebuilds_the_live_state(
@@ -131,6 +155,7 @@ async def test_replay_of_every_record_kind_rebuilds_the_live_state(
     assert _ops(path.parent / FIRST) == set(store_module._REPLAY) - {"fl"}
 
     restored = await _opened(clock, path)
+    restored.extension("feature", _Feature())
     assert _comparable(restored._export()) == _comparable(expected)
     [worker] = await restored.workers()  # w2 was reaped; w1 is quiet, without connections
     assert (worker.wid, worker.state, worker.connections) == ("w1", WorkerState.QUIET, 0)
