@@ -17,6 +17,7 @@ from faktory_core import __version__
 from faktory_core.auth import Authenticator
 from faktory_core.clock import Clock
 from faktory_core.config import Config
+from faktory_core.counters import Counters
 from faktory_core.info import ServerStats, TaskStats, build_info, health
 from faktory_core.kernel import Kernel
 from faktory_core.manager import Manager
@@ -65,6 +66,8 @@ class Server:
     #: Bytes held in every connection's line buffer together (see max_buffered).
     buffered: int = 0
     auth_failures: AuthFailures = attrs.field(factory=AuthFailures)
+    #: Event counters plugins bump (expired jobs, unique refusals, ...); metrics reads them.
+    counters: Counters = attrs.field(factory=Counters)
     shutting_down: bool = False
     port: int = 0
     #: True once the server has started (listening, plugins started): a later failure is a stop's.
