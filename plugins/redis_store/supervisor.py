@@ -78,6 +78,8 @@ VERSION_SECONDS = 10.0
 LOAD_SECONDS = 600.0
 #: How long the child may take to save and exit on SIGTERM before it is killed.
 STOP_SECONDS = 60.0
+#: How often a new server looks whether a dead server's Redis has let go of the lock.
+LOCK_POLL = 0.05
 #: How often the watcher looks at the child.
 WATCH_SECONDS = 0.5
 #: Unix socket paths are limited to sun_path (108 bytes with the NUL).
@@ -285,7 +287,7 @@ class LocalRedis:
                 f"(at most {MAX_SOCKET_PATH} bytes); use a shorter -d"
             )
         await anyio.Path(self.storage).mkdir(parents=True, exist_ok=True)
-        self._take_lock()
+        await anyio.to_thread.run_sync(self._take_lock)
         try:
             server = await anyio.to_thread.run_sync(choose_server, self.storage, self.binary)
             self.binary = server.binary
@@ -298,18 +300,33 @@ class LocalRedis:
             raise
 
     def _take_lock(self) -> None:
+        """Lock the storage directory for this server and, through the inherited descriptor,
+        for its Redis child: after a kill -9 the lock is held until the dead server's Redis has
+        finished saving and exited, so a new server never runs a second Redis on the same data
+        (nor has its socket file removed by the old one's exit). Runs in a worker thread."""
         path = self.storage / LOCK_NAME
         handle = path.open("a+", encoding="utf-8")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            owner = handle.read().strip() or "unknown"
-            handle.close()
-            raise RedisSetupError(
-                f"storage directory {self.storage} is in use by another faktory-core "
-                f"(pid {owner}); give each server its own -d, or share a Redis with REDIS_URL"
-            ) from None
+        waited = False
+        deadline = time.monotonic() + STOP_SECONDS
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                handle.seek(0)
+                owner = handle.read().strip() or "unknown"
+                if _alive(owner) or time.monotonic() > deadline:
+                    handle.close()
+                    raise RedisSetupError(_lock_refusal(self.storage, owner, waited)) from None
+                if not waited:
+                    log.warning(
+                        "the server that used %s (pid %s) is gone; waiting for its Redis to "
+                        "finish saving and exit",
+                        self.storage,
+                        owner,
+                    )
+                    waited = True
+                time.sleep(LOCK_POLL)
         handle.seek(0)
         handle.truncate()
         handle.write(f"{os.getpid()}\n")
@@ -399,6 +416,8 @@ class LocalRedis:
                 stdout=output,
                 stderr=output,
                 preexec_fn=_die_with_parent(),
+                # The child holds the directory's lock too (see _take_lock).
+                pass_fds=(self._lock.fileno(),) if self._lock is not None else (),
                 # Its own session: a Ctrl-C meant for the server must not stop Redis before
                 # the server has drained and closed the store.
                 start_new_session=True,
@@ -496,3 +515,24 @@ async def _terminate(process: subprocess.Popen[bytes]) -> None:
         )
         process.kill()
         await anyio.to_thread.run_sync(process.wait)
+
+
+def _alive(pid_text: str) -> bool:
+    """Whether the process that wrote the lock file still runs (a zombie does not)."""
+    try:
+        with open(f"/proc/{int(pid_text)}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (ValueError, OSError, IndexError):
+        return False
+
+
+def _lock_refusal(storage: Path, owner: str, waited: bool) -> str:
+    if waited:
+        return (
+            f"storage directory {storage} is still locked {STOP_SECONDS:.0f}s after its server "
+            f"(pid {owner}) died: its Redis has not exited; stop that redis-server first"
+        )
+    return (
+        f"storage directory {storage} is in use by another faktory-core "
+        f"(pid {owner}); give each server its own -d, or share a Redis with REDIS_URL"
+    )

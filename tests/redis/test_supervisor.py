@@ -3,6 +3,7 @@ server even on kill -9, what it does with leftovers of an earlier run, and the s
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -143,6 +144,63 @@ def test_redis_dies_with_a_killed_server(storage: Path, redis_binary: str) -> No
             if server.poll() is None:
                 server.kill()
                 server.wait(BOUND)
+
+
+async def test_the_redis_child_holds_the_directory_lock_too(
+    storage: Path, started: Callable[[Path], LocalRedis]
+) -> None:
+    """After the server's own handle is gone (as after kill -9), its Redis still holds the
+    lock until it exits: no second Redis can start on the same data meanwhile."""
+    local = started(storage)
+    await local.start()
+    assert local._lock is not None
+    local._lock.close()  # the server's descriptor, as a killed process loses it
+    local._lock = None
+    pid = local.pid
+    assert pid is not None
+    with (storage / supervisor_module.LOCK_NAME).open("a+") as probe:
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.kill(pid, signal.SIGKILL)
+        assert _wait_gone(pid)
+        assert local.process is not None
+        local.process.wait(BOUND)
+        fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free once Redis is gone
+
+
+def test_a_new_server_right_after_a_kill_waits_for_the_old_redis(
+    storage: Path, redis_binary: str
+) -> None:
+    """kill -9 the server, then start the next one at once: it serves, on its own socket,
+    with the old Redis gone (never two Redis processes on one directory)."""
+    command = [sys.executable, "-c", _SERVER_SCRIPT, str(storage), redis_binary]
+    for _ in range(2):
+        with subprocess.Popen(command, stdout=subprocess.PIPE) as server:
+            try:
+                assert server.stdout is not None
+                ready, _, _ = select.select([server.stdout], [], [], BOUND)
+                assert ready, "the server did not start its Redis in time"
+                old_redis = int(server.stdout.readline())
+                server.send_signal(signal.SIGKILL)
+                server.wait(BOUND)
+            finally:
+                if server.poll() is None:
+                    server.kill()
+                    server.wait(BOUND)
+        # The next round's server starts while this one's Redis may still be saving.
+    assert _wait_gone(old_redis)
+
+
+async def test_a_live_owner_is_refused_at_once(
+    storage: Path, started: Callable[[Path], LocalRedis]
+) -> None:
+    await anyio.Path(storage).mkdir(parents=True)
+    with (storage / supervisor_module.LOCK_NAME).open("a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held.write(f"{os.getpid()}\n")
+        held.flush()
+        with pytest.raises(RedisSetupError, match="in use by another faktory-core"):
+            await started(storage).start()
 
 
 async def test_stale_socket_file_is_removed(
