@@ -52,6 +52,9 @@ class Session:
     gone: bool = False
     #: Runs a blocking step; the connection swaps in one that keeps reading the socket.
     waiting: Callable[[Awaitable[Any]], Awaitable[Any]] = _plain
+    #: Jids fetched whose reply has not been handed to the socket yet: should sending fail,
+    #: the connection puts them back (a job the worker never got is not left reserved).
+    unsent: list[str] = attrs.field(factory=list)
 
 
 Handler = Callable[[Session, bytes | None], Awaitable[bytes]]
@@ -118,7 +121,10 @@ def build_table(server: Server) -> dict[str, Handler]:
             if job is not None and session.gone:
                 await manager.store.unreserve(job.jid)
                 return CLOSE
-        return replies.NULL if job is None else replies.bulk(job.encode())
+        if job is None:
+            return replies.NULL
+        session.unsent.append(job.jid)
+        return replies.bulk(job.encode())
 
     async def _silenced(wid: str) -> bool:
         info = await manager.store.worker_get(wid) if wid else None

@@ -271,6 +271,7 @@ class Connection:
         self.session.wid = hello.wid  # only once counted: leaving counts it down
 
     async def _leave(self) -> None:
+        await self._put_back_unsent()
         if self.counted:
             self.counted = False
             self.server.stats.connections -= 1
@@ -283,6 +284,21 @@ class Connection:
                     self.session.wid,
                     self.peer,
                 )
+
+    async def _put_back_unsent(self) -> None:
+        """Jobs fetched for replies that never reached the socket go back to their queues."""
+        unsent, self.session.unsent = self.session.unsent, []
+        for jid in unsent:
+            try:
+                if await self.server.store.unreserve(jid):
+                    log.info("put %s back: its FETCH reply to %s could not be sent", jid, self.peer)
+            except Exception:
+                log.exception("could not put %s back (its FETCH reply was not sent)", jid)
+
+    async def _send(self, out: list[bytes]) -> None:
+        await self.stream.send(b"".join(out))
+        out.clear()
+        self.session.unsent.clear()
 
     async def _read_more(self) -> bool:
         """Wait for more bytes; False once a connection without a ``wid`` (a producer, or a
@@ -307,8 +323,7 @@ class Connection:
             event = engine.next_event()
             if event is NEED_DATA:
                 if out:
-                    await self.stream.send(b"".join(out))
-                    out.clear()
+                    await self._send(out)
                     unsent = 0
                 if not await self._read_more():
                     break
@@ -337,8 +352,7 @@ class Connection:
             if unsent >= max_unsent:
                 # Back-pressure: a client that pipelines and never reads waits here (the send
                 # blocks once the socket's buffers are full), and nothing more is read.
-                await self.stream.send(b"".join(out))
-                out.clear()
+                await self._send(out)
                 unsent = 0
         if out:
-            await self.stream.send(b"".join(out))
+            await self._send(out)
