@@ -116,6 +116,15 @@ def create(path: Path, generation: int) -> None:
     fsync_directory(path.parent)
 
 
+def fsync_file(path: Path) -> None:
+    """fsync a closed file (blocking): its written pages reach the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def fsync_directory(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY)
     try:
@@ -352,8 +361,9 @@ class Journal:
             log.warning("fsync of the journal %s failed: %s", self.path, exc)
 
     # -- ending -----------------------------------------------------------------------------
-    def close(self) -> str | None:
-        """Write what is buffered, fsync and close; the error text if something was not."""
+    def close(self, *, fsync: bool = True) -> str | None:
+        """Write what is buffered, fsync (unless told not to: the caller then fsyncs the file
+        off the event loop) and close; the error text if something was not."""
         for handle in (self._timer, self._retry):
             if handle is not None:
                 handle.cancel()
@@ -362,10 +372,11 @@ class Journal:
         if group is not None:
             group.error = error
             group.done.set()
-        try:
-            os.fsync(self._fd)
-        except OSError as exc:
-            error = error or f"cannot fsync the journal {self.path}: {exc.strerror or exc}"
+        if fsync:
+            try:
+                os.fsync(self._fd)
+            except OSError as exc:
+                error = error or f"cannot fsync the journal {self.path}: {exc.strerror or exc}"
         os.close(self._fd)
         return error
 

@@ -365,8 +365,9 @@ class MemoryStore:
     async def compact(self) -> None:
         """Start a new journal, then write the state as of that instant as the snapshot.
 
-        The switch and the export are one synchronous step; encoding and writing run in a
-        worker thread while commands go on, appending to the new journal. Until the snapshot
+        The switch and the export are one synchronous step; creating the new journal, the old
+        one's fsync, encoding and writing run in worker threads while commands go on, appending
+        to the new journal. Until the snapshot
         is renamed into place the older journals stay, so a crash at any point replays them.
         """
         current = self._journal
@@ -374,12 +375,19 @@ class MemoryStore:
             return
         generation = current.generation + 1
         path = journal.journal_path(self.path.parent, generation)
-        if current.close() is not None:
+        # The new journal is made, and the old one fsynced, in a worker thread: the event loop
+        # only switches files and takes the state, in one synchronous step.
+        await anyio.to_thread.run_sync(journal.create, path, generation)
+        if self._journal is not current or current.failing is not None:
+            path.unlink(missing_ok=True)  # closed, or failing, while the file was made
+            return
+        if current.close(fsync=False) is not None:
+            path.unlink(missing_ok=True)
             return  # failing now: nothing switched; the retry logic takes over
-        journal.create(path, generation)
         self._journal = Journal.open(path, generation, self.settings.fsync, journal.HEADER_SIZE)
         state = self._export()
         state.journal = generation
+        await anyio.to_thread.run_sync(journal.fsync_file, current.path)
         data = await anyio.to_thread.run_sync(snapshot.encode, state)
         await anyio.to_thread.run_sync(_save_and_prune, self.path, data, generation)
         self._last_compaction = self._clock.now()
