@@ -64,8 +64,18 @@ class _FaktoryFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = format_line(record)
         if record.exc_info:
-            line += "\n" + self.formatException(record.exc_info)
+            line += "\n" + indented(self.formatException(record.exc_info))
         return line
+
+
+#: Every line of a traceback starts with this: an exception message that carries a client's
+#: text (with its own line breaks) cannot start a line that looks like a log record.
+TRACEBACK_INDENT = "    "
+
+
+def indented(text: str) -> str:
+    """A multi-line text (a traceback) for the log: each line indented and made printable."""
+    return "\n".join(TRACEBACK_INDENT + printable(part) for part in text.split("\n"))
 
 
 def setup_logging(level: str = "info", stream: TextIO | None = None) -> None:

@@ -204,3 +204,21 @@ async def test_reload_warns_about_boot_only_changes(
         "'localhost:7419' until a restart"
     ]
     assert server.config.binding == "localhost:7419"
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_a_traceback_cannot_forge_a_log_line() -> None:
+    """An exception message carrying a client's text: every traceback line is indented and
+    printable, so none looks like a record of its own."""
+    stream = StringIO()
+    setup_logging("info", stream)
+    log = logging.getLogger("faktory_core.test")
+    try:
+        raise ValueError("bad\nE 2026-01-01T00:00:00.000Z FORGED\x00")
+    except ValueError:
+        log.exception("failed")
+    first, *rest = stream.getvalue().splitlines()
+    assert LINE.match(first)
+    assert rest
+    assert all(line.startswith("    ") for line in rest), rest
+    assert "    E 2026-01-01T00:00:00.000Z FORGED\\x00" in rest
