@@ -141,7 +141,7 @@ class Manager:
     async def push(self, job: Job) -> None:
         """Enqueue now, or schedule when ``at`` is in the future (§3.2 steps 4-7)."""
         _check_push(job)
-        if self.chains.push:
+        if self.chains.push and self.chains.wants_push(job):
             if not job.created_at:
                 job = attrs.evolve(job, created_at=format_ts(self.clock.now()))
             await Chains.run(self.chains.push, job, self._place)
@@ -174,7 +174,7 @@ class Manager:
             jid = item.get("jid") if isinstance(item, dict) else None
             try:
                 job = job_from_dict(item)
-                if self.chains.push:
+                if self.chains.push and self.chains.wants_push(job):
                     await self.push(job)
                 else:
                     _check_push(job)

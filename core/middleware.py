@@ -8,7 +8,9 @@ refuse by raising a :class:`~faktory_core.errors.FaktoryError` -- e.g.
 A fetch step may raise :class:`~faktory_core.errors.Discard` to drop the job; the server then
 fetches the next one.
 
-The chains are composed once at start-up; a step nobody overrides costs nothing.
+The chains are composed once at start-up; a step nobody overrides costs nothing. A middleware
+whose push step acts on some jobs only (those with an option set) says so in ``wants_push``: a
+job no middleware wants skips the push chain, and PUSHB keeps its bulk path for it.
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ class JobMiddleware:
     async def push(self, job: Job, call_next: Step) -> None:
         """Around PUSH (also for scheduled jobs, at the time they are pushed)."""
         await call_next(job)
+
+    def wants_push(self, job: Job) -> bool:
+        """Whether :meth:`push` has anything to do for ``job`` (default: yes)."""
+        return True
 
     async def fetch(self, job: Job, call_next: Step) -> None:
         """After a job is popped and reserved, before it is sent to the worker."""
@@ -59,6 +65,11 @@ class Chains:
     fetch: tuple[Callable[[Job, Step], Awaitable[None]], ...] = ()
     ack: tuple[Callable[[Job, Step], Awaitable[None]], ...] = ()
     fail: tuple[Callable[[Job, Step], Awaitable[None]], ...] = ()
+    #: The push middlewares' ``wants_push``: a job none of them wants skips the push chain.
+    push_wants: tuple[Callable[[Job], bool], ...] = ()
+
+    def wants_push(self, job: Job) -> bool:
+        return any(wants(job) for wants in self.push_wants)
 
     @staticmethod
     async def run(
@@ -85,4 +96,5 @@ def build_chains(middlewares: Sequence[JobMiddleware]) -> Chains:
         for step in _STEPS:
             if getattr(type(middleware), step) is not getattr(JobMiddleware, step):
                 chains[step].append(getattr(middleware, step))
-    return Chains(**{step: tuple(found) for step, found in chains.items()})
+    wants = tuple(m.wants_push for m in middlewares if type(m).push is not JobMiddleware.push)
+    return Chains(**{step: tuple(found) for step, found in chains.items()}, push_wants=wants)

@@ -17,7 +17,7 @@ from faktory_core.counters import Counters
 from faktory_core.errors import Discard, FaktoryError
 from faktory_core.middleware import JobMiddleware, Step
 from faktory_core.model import Job
-from faktory_core.options import EXPIRES_AT, OptionError, expires_at, expires_in
+from faktory_core.options import EXPIRES_AT, EXPIRES_IN, OptionError, expires_at, expires_in
 from faktory_core.timefmt import format_ts
 
 __all__ = ["EXPIRED", "ExpiringMiddleware"]
@@ -34,6 +34,10 @@ class ExpiringMiddleware(JobMiddleware):
 
     clock: Clock
     counters: Counters = attrs.field(factory=Counters)
+
+    def wants_push(self, job: Job) -> bool:
+        custom = job.custom
+        return bool(custom) and (EXPIRES_AT in custom or EXPIRES_IN in custom)  # type: ignore[operator]
 
     async def push(self, job: Job, call_next: Step) -> None:
         try:

@@ -24,7 +24,14 @@ from faktory_core.counters import Counters
 from faktory_core.errors import CodedError, FaktoryError, messages
 from faktory_core.middleware import JobMiddleware, Step
 from faktory_core.model import Job, check_at
-from faktory_core.options import UNTIL_START, UNTIL_SUCCESS, OptionError, unique_key, uniqueness
+from faktory_core.options import (
+    UNIQUE_FOR,
+    UNTIL_START,
+    UNTIL_SUCCESS,
+    OptionError,
+    unique_key,
+    uniqueness,
+)
 from faktory_core.plugins.unique.locks import UniqueLocks
 
 __all__ = ["NOT_UNIQUE_CODE", "UniqueMiddleware"]
@@ -50,6 +57,9 @@ class UniqueMiddleware(JobMiddleware):
         if self.locks is None:
             raise FaktoryError("the unique plugin has not started")
         return self.locks
+
+    def wants_push(self, job: Job) -> bool:
+        return bool(job.custom) and UNIQUE_FOR in job.custom  # type: ignore[operator]
 
     async def push(self, job: Job, call_next: Step) -> None:
         try:

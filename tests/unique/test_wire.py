@@ -153,3 +153,39 @@ def test_a_bad_unique_until_is_refused(ent: Ent, value: Any) -> None:
     assert reply.message.startswith('Invalid value for unique_until: expected "success" or "start"')
     assert running.queued() == []
     assert conn.json_command("PUSH", unique_job(60)) == OK
+
+
+def test_an_expired_unique_job_keeps_its_lock_until_unique_for(ent: Ent) -> None:
+    conn = ent.conn()
+    soon = format_ts(ent.running.clock.now() + 10)
+    for until in ("success", "start"):
+        first = unique_job(600, args=[until], unique_until=until, expires_at=soon)
+        assert conn.json_command("PUSH", first) == OK
+    ent.advance(11)
+    live = job("Live")
+    assert conn.json_command("PUSH", live) == OK
+    assert fetch(conn)["jid"] == live["jid"]  # both expired jobs were dropped
+    for until in ("success", "start"):
+        again = unique_job(600, args=[until], unique_until=until)
+        assert conn.json_command("PUSH", again) == NOT_UNIQUE
+    ent.advance(590)
+    assert conn.json_command("PUSH", unique_job(600, args=["start"], unique_until="start")) == OK
+
+
+def test_jobs_without_options_keep_the_bulk_push(ent: Ent, monkeypatch: pytest.MonkeyPatch) -> None:
+    kind = type(ent.running.store)
+    calls: list[int] = []
+    original = kind.push_many
+
+    async def counting(self: Any, jobs: Any) -> None:
+        calls.append(len(jobs))
+        await original(self, jobs)
+
+    monkeypatch.setattr(kind, "push_many", counting)
+    conn = ent.conn()
+    plain = [job("Plain") for _ in range(5)]
+    reply = conn.json_command("PUSHB", [*plain, unique_job()])
+    assert isinstance(reply, Bulk)
+    assert json.loads(reply.data or b"") == {}
+    assert calls == [5]  # the plain jobs in one go; the unique one through the chain
+    assert len(ent.running.queued()) == 6
