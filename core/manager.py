@@ -231,8 +231,10 @@ class Manager:
 
         try:
             await Chains.run(self.chains.fetch, job, deliver)
-        except Discard:
+        except Discard as exc:
             await self.store.release(job.jid)
+            for tell in self.chains.discarded:
+                await tell(job, exc.message)
             return None
         except FaktoryError:
             await self.store.unreserve(job.jid)

@@ -10,7 +10,8 @@ fetches the next one.
 
 The chains are composed once at start-up; a step nobody overrides costs nothing. A middleware
 whose push step acts on some jobs only (those with an option set) says so in ``wants_push``: a
-job no middleware wants skips the push chain, and PUSHB keeps its bulk path for it.
+job no middleware wants skips the push chain, and PUSHB keeps its bulk path for it. A job a
+fetch step discards is announced to every middleware's ``discarded``.
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ class JobMiddleware:
         """After a job is popped and reserved, before it is sent to the worker."""
         await call_next(job)
 
+    async def discarded(self, job: Job, reason: str) -> None:
+        """After a fetch step discarded ``job`` (e.g. expired): not a step, a notification to
+        every middleware that overrides it (a batch counts its member as failed)."""
+
     async def ack(self, job: Job, call_next: Step) -> None:
         """After a job is acknowledged."""
         await call_next(job)
@@ -65,6 +70,8 @@ class Chains:
     fetch: tuple[Callable[[Job, Step], Awaitable[None]], ...] = ()
     ack: tuple[Callable[[Job, Step], Awaitable[None]], ...] = ()
     fail: tuple[Callable[[Job, Step], Awaitable[None]], ...] = ()
+    #: The middlewares' ``discarded`` notifications, called in order after a Discard.
+    discarded: tuple[Callable[[Job, str], Awaitable[None]], ...] = ()
     #: The push middlewares' ``wants_push``: a job none of them wants skips the push chain.
     push_wants: tuple[Callable[[Job], bool], ...] = ()
 
@@ -94,7 +101,13 @@ def build_chains(middlewares: Sequence[JobMiddleware]) -> Chains:
     chains: dict[str, list[Callable[[Job, Step], Awaitable[None]]]] = {s: [] for s in _STEPS}
     for middleware in middlewares:
         for step in _STEPS:
-            if getattr(type(middleware), step) is not getattr(JobMiddleware, step):
+            if _overrides(middleware, step):
                 chains[step].append(getattr(middleware, step))
-    wants = tuple(m.wants_push for m in middlewares if type(m).push is not JobMiddleware.push)
-    return Chains(**{step: tuple(found) for step, found in chains.items()}, push_wants=wants)
+    wants = tuple(m.wants_push for m in middlewares if _overrides(m, "push"))
+    told = tuple(m.discarded for m in middlewares if _overrides(m, "discarded"))
+    found = {step: tuple(steps) for step, steps in chains.items()}
+    return Chains(**found, push_wants=wants, discarded=told)
+
+
+def _overrides(middleware: JobMiddleware, name: str) -> bool:
+    return getattr(type(middleware), name) is not getattr(JobMiddleware, name)

@@ -5,16 +5,29 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
+from faktory_core.hookspecs import hookimpl
+from faktory_core.middleware import JobMiddleware
+from faktory_core.model import Job as ServerJob
 from faktory_core.model import SortedSet
 from faktory_core.protocol import Bulk, ErrorReply
 from faktory_core.timefmt import format_ts, parse_ts
 
-from ..unique.support import OK, Ent, ent, fetch, job, module_redis, serve  # noqa: TID252
+from ..unique.support import (  # noqa: TID252
+    OK,
+    Ent,
+    Running,
+    ent,
+    fetch,
+    job,
+    module_redis,
+    serve,
+)
 
 __all__ = ["ent", "module_redis", "serve"]  # the fixtures this module uses
 
@@ -160,3 +173,32 @@ def test_a_fetch_waiting_on_an_empty_queue_never_gets_an_expired_job(ent: Ent) -
     assert pusher.json_command("PUSH", live) == OK
     fetcher.join(10)
     assert [g["jid"] for g in got] == [live["jid"]]
+
+
+class Listener(JobMiddleware):
+    """A plugin (a batch plugin, say) told of every discarded job."""
+
+    def __init__(self) -> None:
+        self.told: list[tuple[str, str]] = []
+
+    async def discarded(self, job: ServerJob, reason: str) -> None:
+        self.told.append((job.jid, reason))
+
+    @hookimpl
+    def faktory_core_job_middleware(self, config: Any, clock: Any) -> JobMiddleware:
+        return self
+
+
+def test_other_middleware_is_told_of_an_expired_job(serve: Callable[..., Running]) -> None:
+    listener = Listener()
+    made = Ent(serve, extra=[("listener", listener)])
+    try:
+        conn = made.conn()
+        stale, live = expiring(made, 5), job("Live")
+        assert conn.json_command("PUSH", stale) == OK
+        assert conn.json_command("PUSH", live) == OK
+        made.advance(6)
+        assert fetch(conn)["jid"] == live["jid"]
+        assert listener.told == [(stale["jid"], "job expired")]
+    finally:
+        made.close()

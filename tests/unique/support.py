@@ -56,11 +56,12 @@ class Ent:
     """A server with the plugins, and the connections a test opened to it."""
 
     serve: Callable[..., Running]
+    extra: list[tuple[str, object]] = attrs.field(factory=list)
     running: Running = attrs.field(init=False)
     opened: list[tuple[FwpSocket, str]] = attrs.field(factory=list)
 
     def __attrs_post_init__(self) -> None:
-        self.running = self.serve(plugins=PLUGINS)
+        self.running = self.serve(plugins=[*PLUGINS, *self.extra])
 
     def conn(self) -> FwpSocket:
         wid = uuid.uuid4().hex[:8]
