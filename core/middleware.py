@@ -9,8 +9,8 @@ A fetch step may raise :class:`~faktory_core.errors.Discard` to drop the job; th
 fetches the next one.
 
 The chains are composed once at start-up; a step nobody overrides costs nothing. A middleware
-whose push step acts on some jobs only (those with an option set) says so in ``wants_push``: a
-job no middleware wants skips the push chain, and PUSHB keeps its bulk path for it. A job a
+that acts on some jobs only (those with an option set) says so in ``wants``: a job that no
+middleware of a chain wants skips that chain (and PUSHB keeps its bulk path for it). A job a
 fetch step discards is announced to every middleware's ``discarded``.
 """
 
@@ -34,8 +34,9 @@ class JobMiddleware:
         """Around PUSH (also for scheduled jobs, at the time they are pushed)."""
         await call_next(job)
 
-    def wants_push(self, job: Job) -> bool:
-        """Whether :meth:`push` has anything to do for ``job`` (default: yes)."""
+    def wants(self, job: Job) -> bool:
+        """Whether any step of this middleware has anything to do for ``job`` (default: yes);
+        a job no middleware of a chain wants skips that chain."""
         return True
 
     async def fetch(self, job: Job, call_next: Step) -> None:
@@ -72,11 +73,12 @@ class Chains:
     fail: tuple[Callable[[Job, Step], Awaitable[None]], ...] = ()
     #: The middlewares' ``discarded`` notifications, called in order after a Discard.
     discarded: tuple[Callable[[Job, str], Awaitable[None]], ...] = ()
-    #: The push middlewares' ``wants_push``: a job none of them wants skips the push chain.
-    push_wants: tuple[Callable[[Job], bool], ...] = ()
+    #: Step → its middlewares' ``wants``: a job none of them wants skips that chain.
+    wanted: dict[str, tuple[Callable[[Job], bool], ...]] = attrs.field(factory=dict)
 
-    def wants_push(self, job: Job) -> bool:
-        return any(wants(job) for wants in self.push_wants)
+    def wants(self, step: str, job: Job) -> bool:
+        """Whether the ``step`` chain (not empty) has anything to do for ``job``."""
+        return any(wants(job) for wants in self.wanted.get(step, ()))
 
     @staticmethod
     async def run(
@@ -103,10 +105,12 @@ def build_chains(middlewares: Sequence[JobMiddleware]) -> Chains:
         for step in _STEPS:
             if _overrides(middleware, step):
                 chains[step].append(getattr(middleware, step))
-    wants = tuple(m.wants_push for m in middlewares if _overrides(m, "push"))
+    wanted: dict[str, tuple[Callable[[Job], bool], ...]] = {
+        s: tuple(m.wants for m in middlewares if _overrides(m, s)) for s in _STEPS
+    }
     told = tuple(m.discarded for m in middlewares if _overrides(m, "discarded"))
-    found = {step: tuple(steps) for step, steps in chains.items()}
-    return Chains(**found, push_wants=wants, discarded=told)
+    push, fetch, ack, fail = (tuple(chains[step]) for step in _STEPS)
+    return Chains(push, fetch, ack, fail, wanted=wanted, discarded=told)
 
 
 def _overrides(middleware: JobMiddleware, name: str) -> bool:

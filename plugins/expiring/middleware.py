@@ -35,9 +35,9 @@ class ExpiringMiddleware(JobMiddleware):
     clock: Clock
     counters: Counters = attrs.field(factory=Counters)
 
-    def wants_push(self, job: Job) -> bool:
+    def wants(self, job: Job) -> bool:
         custom = job.custom
-        return bool(custom) and (EXPIRES_AT in custom or EXPIRES_IN in custom)  # type: ignore[operator]
+        return custom is not None and (EXPIRES_AT in custom or EXPIRES_IN in custom)
 
     async def push(self, job: Job, call_next: Step) -> None:
         try:

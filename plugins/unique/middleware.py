@@ -58,8 +58,8 @@ class UniqueMiddleware(JobMiddleware):
             raise FaktoryError("the unique plugin has not started")
         return self.locks
 
-    def wants_push(self, job: Job) -> bool:
-        return bool(job.custom) and UNIQUE_FOR in job.custom  # type: ignore[operator]
+    def wants(self, job: Job) -> bool:
+        return job.custom is not None and UNIQUE_FOR in job.custom
 
     async def push(self, job: Job, call_next: Step) -> None:
         try:
