@@ -78,7 +78,10 @@ class Chains:
 
     def wants(self, step: str, job: Job) -> bool:
         """Whether the ``step`` chain (not empty) has anything to do for ``job``."""
-        return any(wants(job) for wants in self.wanted.get(step, ()))
+        for wants in self.wanted.get(step, ()):  # noqa: SIM110 (no generator on the hot path)
+            if wants(job):
+                return True
+        return False
 
     @staticmethod
     async def run(
