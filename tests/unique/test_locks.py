@@ -187,3 +187,28 @@ def _race(conns: list[FwpSocket], job: dict[str, object]) -> list[object]:
     for thread in threads:
         thread.join()
     return replies
+
+
+def test_a_lock_taken_on_one_server_goes_with_an_ack_on_the_other(
+    module_redis: RedisServer,
+) -> None:
+    with module_redis.client() as client:
+        client.flushall()
+    clock = FakeClock()
+    stores = [RedisStore(clock, RedisSettings(url=module_redis.url)) for _ in range(2)]
+    with (
+        ServerThread(stores[0], clock=clock, plugins=PLUGINS) as a,
+        ServerThread(stores[1], clock=clock, plugins=PLUGINS) as b,
+    ):
+        on_a, on_b = FwpSocket.open(a.port, wid="wa"), FwpSocket.open(b.port, wid="wb")
+        try:
+            first = unique_job(600, unique_until="success")
+            assert on_a.json_command("PUSH", first) == OK
+            assert on_b.json_command("PUSH", unique_job(600)) == NOT_UNIQUE
+            fetched = on_b.bulk_json("FETCH", "default")
+            assert fetched["jid"] == first["jid"]
+            assert on_b.json_command("ACK", {"jid": first["jid"]}) == OK
+            assert on_a.json_command("PUSH", unique_job(600)) == OK
+        finally:
+            on_a.close()
+            on_b.close()

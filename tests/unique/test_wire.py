@@ -189,3 +189,10 @@ def test_jobs_without_options_keep_the_bulk_push(ent: Ent, monkeypatch: pytest.M
     assert json.loads(reply.data or b"") == {}
     assert calls == [5]  # the plain jobs in one go; the unique one through the chain
     assert len(ent.running.queued()) == 6
+
+
+def test_flush_drops_every_lock(ent: Ent) -> None:
+    conn = ent.conn()
+    assert conn.json_command("PUSH", unique_job()) == OK
+    assert conn.command("FLUSH") == OK
+    assert conn.json_command("PUSH", unique_job()) == OK
