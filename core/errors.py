@@ -94,6 +94,7 @@ class messages:
     MUTATE_OP = "unknown mutate operation"
     BATCH_OSS = "batch subsystem is only available in Faktory Enterprise"
     TRACK_OSS = "tracking subsystem is only available in Faktory Enterprise"
+    NOT_UNIQUE = "Job not unique"
     QUEUE_NAME_RULE = r"queue names must match \A[a-zA-Z0-9._-]+\z"
     LINE_TOO_LONG = "line too long: the limit is {limit} bytes"
 

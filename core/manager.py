@@ -141,7 +141,7 @@ class Manager:
     async def push(self, job: Job) -> None:
         """Enqueue now, or schedule when ``at`` is in the future (§3.2 steps 4-7)."""
         _check_push(job)
-        if self.chains.push:
+        if self.chains.push and self.chains.wants("push", job):
             if not job.created_at:
                 job = attrs.evolve(job, created_at=format_ts(self.clock.now()))
             await Chains.run(self.chains.push, job, self._place)
@@ -174,7 +174,7 @@ class Manager:
             jid = item.get("jid") if isinstance(item, dict) else None
             try:
                 job = job_from_dict(item)
-                if self.chains.push:
+                if self.chains.push and self.chains.wants("push", job):
                     await self.push(job)
                 else:
                     _check_push(job)
@@ -214,7 +214,7 @@ class Manager:
             reservation = await self.store.fetch(queues, wid, now, max(deadline - now, 0.0))
             if reservation is None:
                 return None
-            if not self.chains.fetch:
+            if not self.chains.fetch or not self.chains.wants("fetch", reservation.job):
                 return reservation.job
             job = await self._fetch_middleware(reservation.job)
             if job is not None:
@@ -231,8 +231,10 @@ class Manager:
 
         try:
             await Chains.run(self.chains.fetch, job, deliver)
-        except Discard:
+        except Discard as exc:
             await self.store.release(job.jid)
+            for tell in self.chains.discarded:
+                await tell(job, exc.message)
             return None
         except FaktoryError:
             await self.store.unreserve(job.jid)
@@ -241,7 +243,9 @@ class Manager:
 
     async def ack(self, jid: str) -> Reservation | None:
         reservation = await self.store.ack(jid, self.clock.now())
-        if reservation is not None and self.chains.ack:
+        if reservation is None or not self.chains.ack:
+            return reservation
+        if self.chains.wants("ack", reservation.job):
             await Chains.run(self.chains.ack, reservation.job)
         return reservation
 
@@ -267,7 +271,7 @@ class Manager:
             )
 
         job = record_failure(reservation.job, info, now)
-        if self.chains.fail:
+        if self.chains.fail and self.chains.wants("fail", job):
             await Chains.run(self.chains.fail, job, place)
         else:
             await place(job)

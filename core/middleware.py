@@ -8,7 +8,10 @@ refuse by raising a :class:`~faktory_core.errors.FaktoryError` -- e.g.
 A fetch step may raise :class:`~faktory_core.errors.Discard` to drop the job; the server then
 fetches the next one.
 
-The chains are composed once at start-up; a step nobody overrides costs nothing.
+The chains are composed once at start-up; a step nobody overrides costs nothing. A middleware
+that acts on some jobs only (those with an option set) says so in ``wants``: a job that no
+middleware of a chain wants skips that chain (and PUSHB keeps its bulk path for it). A job a
+fetch step discards is announced to every middleware's ``discarded``.
 """
 
 from __future__ import annotations
@@ -31,9 +34,18 @@ class JobMiddleware:
         """Around PUSH (also for scheduled jobs, at the time they are pushed)."""
         await call_next(job)
 
+    def wants(self, job: Job) -> bool:
+        """Whether any step of this middleware has anything to do for ``job`` (default: yes);
+        a job no middleware of a chain wants skips that chain."""
+        return True
+
     async def fetch(self, job: Job, call_next: Step) -> None:
         """After a job is popped and reserved, before it is sent to the worker."""
         await call_next(job)
+
+    async def discarded(self, job: Job, reason: str) -> None:
+        """After a fetch step discarded ``job`` (e.g. expired): not a step, a notification to
+        every middleware that overrides it (a batch counts its member as failed)."""
 
     async def ack(self, job: Job, call_next: Step) -> None:
         """After a job is acknowledged."""
@@ -59,6 +71,17 @@ class Chains:
     fetch: tuple[Callable[[Job, Step], Awaitable[None]], ...] = ()
     ack: tuple[Callable[[Job, Step], Awaitable[None]], ...] = ()
     fail: tuple[Callable[[Job, Step], Awaitable[None]], ...] = ()
+    #: The middlewares' ``discarded`` notifications, called in order after a Discard.
+    discarded: tuple[Callable[[Job, str], Awaitable[None]], ...] = ()
+    #: Step → its middlewares' ``wants``: a job none of them wants skips that chain.
+    wanted: dict[str, tuple[Callable[[Job], bool], ...]] = attrs.field(factory=dict)
+
+    def wants(self, step: str, job: Job) -> bool:
+        """Whether the ``step`` chain (not empty) has anything to do for ``job``."""
+        for wants in self.wanted.get(step, ()):  # noqa: SIM110 (no generator on the hot path)
+            if wants(job):
+                return True
+        return False
 
     @staticmethod
     async def run(
@@ -83,6 +106,15 @@ def build_chains(middlewares: Sequence[JobMiddleware]) -> Chains:
     chains: dict[str, list[Callable[[Job, Step], Awaitable[None]]]] = {s: [] for s in _STEPS}
     for middleware in middlewares:
         for step in _STEPS:
-            if getattr(type(middleware), step) is not getattr(JobMiddleware, step):
+            if _overrides(middleware, step):
                 chains[step].append(getattr(middleware, step))
-    return Chains(**{step: tuple(found) for step, found in chains.items()})
+    wanted: dict[str, tuple[Callable[[Job], bool], ...]] = {
+        s: tuple(m.wants for m in middlewares if _overrides(m, s)) for s in _STEPS
+    }
+    told = tuple(m.discarded for m in middlewares if _overrides(m, "discarded"))
+    push, fetch, ack, fail = (tuple(chains[step]) for step in _STEPS)
+    return Chains(push, fetch, ack, fail, wanted=wanted, discarded=told)
+
+
+def _overrides(middleware: JobMiddleware, name: str) -> bool:
+    return getattr(type(middleware), name) is not getattr(JobMiddleware, name)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from faktory_core.client.errors import ServerError
 from faktory_core.client.job import Job
 
 
@@ -23,3 +24,13 @@ class PushSink(Protocol):
 
 
 current: PushSink | None = None
+
+
+def refused(errors: dict[str, str]) -> None:
+    """A single push's answer from a sink: raise what the server would have answered (PUSHB's
+    error text is ``CODE message``, or just the message for ``ERR``)."""
+    for text in errors.values():
+        code, _, message = text.partition(" ")
+        if not (code.isupper() and code.isalpha() and message):
+            code, message = "ERR", text
+        raise ServerError(code, message)

@@ -84,7 +84,7 @@ class Client:
         _checked("push()", [job])
         sink = _sink.current
         if sink is not None:
-            sink.push([job])
+            _sink.refused(sink.push([job]))
         else:
             self._pool.execute(commands.push(job))
         return job.jid
@@ -168,7 +168,7 @@ class AsyncClient:
         _checked("push()", [job])
         sink = _sink.current
         if sink is not None:
-            await sink.apush([job])
+            _sink.refused(await sink.apush([job]))
         else:
             await self._pool.execute(commands.push(job))
         return job.jid

@@ -17,6 +17,7 @@ from typing import Any
 import attrs
 
 from faktory_core.client.errors import JobError
+from faktory_core.client.options import with_options
 from faktory_core.errors import messages
 from faktory_core.model import DEFAULT_QUEUE, MAX_RESERVE_FOR, MIN_JID_LENGTH, valid_queue_name
 from faktory_core.timefmt import BadTimestamp, format_ts, parse_ts
@@ -109,6 +110,8 @@ class Job:
     ``attrs.evolve(job, queue="other")`` (it is validated again). ``at`` takes a timezone-aware
     datetime or RFC 3339 text; ``delay`` (seconds or a timedelta) sets ``at`` from now. ``retry``
     and ``reserve_for`` left as None use the server's defaults (25 retries, 1800 s).
+    ``unique_for``/``unique_until`` and ``expires_in``/``expires_at`` are the Enterprise options
+    (docs/enterprise.md), sent in ``custom``.
     """
 
     jobtype: str = attrs.field(validator=_check_jobtype)
@@ -134,7 +137,13 @@ class Job:
         reserve_for: int | None = None,
         backtrace: int | None = None,
         custom: Mapping[str, Any] | None = None,
+        unique_for: float | timedelta | None = None,
+        unique_until: str | None = None,
+        expires_in: float | timedelta | None = None,
+        expires_at: datetime | str | None = None,
     ) -> None:
+        custom = with_options(custom, unique_for=unique_for, unique_until=unique_until,
+                              expires_in=expires_in, expires_at=expires_at)  # fmt: skip
         if delay is not None:
             if at:
                 raise JobError("give either at or delay, not both")

@@ -108,7 +108,12 @@ WIRE: list[tuple[str, str, bytes]] = [
 ]
 
 #: Names on ``messages`` that are building blocks, not replies of their own.
-BUILDING_BLOCKS = {"QUEUE_NAME_RULE", "LINE_TOO_LONG"}
+BUILDING_BLOCKS = {"QUEUE_NAME_RULE", "LINE_TOO_LONG", "NOT_UNIQUE"}
+
+
+def test_not_unique_has_its_own_code() -> None:
+    wire = replies.error(CodedError("NOTUNIQUE", messages.NOT_UNIQUE).wire_text())
+    assert wire == b"-NOTUNIQUE Job not unique\r\n"
 
 
 @pytest.mark.parametrize(("name", "text", "wire"), WIRE, ids=[name for name, _, _ in WIRE])
