@@ -22,10 +22,14 @@ from faktory_core.model import DEFAULT_RETRY
 from faktory_core.protocol import encode_json_command
 from faktory_core.timefmt import format_ts
 
-__all__ = ["Discard", "JobTimeout", "Retry", "rescheduled"]
+__all__ = ["MIN_RETRY_DELAY", "Discard", "JobTimeout", "Retry", "rescheduled", "retries_left"]
 
 #: The payload keys the server sets again when it enqueues the copy.
 _SERVER_SET = ("enqueued_at",)
+#: The shortest delay of a re-pushed copy. The copy has the job's jid and the original is
+#: acknowledged just after the PUSH: the copy must not be fetched (and reserved under the same
+#: jid) before that ACK lands, or the ACK would end the new run's reservation.
+MIN_RETRY_DELAY = 1.0
 #: The ``+OK`` reader every simple command uses (PUSH's too).
 _PARSE_OK = commands.flush().parse
 
@@ -57,14 +61,15 @@ class JobTimeout(Exception):
 
 
 def rescheduled(payload: dict[str, Any], retry: Retry, now: float | None = None) -> dict[str, Any]:
-    """The copy of ``payload`` to PUSH for ``retry``: same jid, ``at`` = now + ``in_seconds``,
+    """The copy of ``payload`` to PUSH for ``retry``: same jid, ``at`` = now + ``in_seconds``
+    (at least :data:`MIN_RETRY_DELAY`),
     and the ``failure`` hash the server's FAIL would have written. Only call it when
     :func:`retries_left` says so and ``in_seconds`` is set."""
     assert retry.in_seconds is not None
     now = time.time() if now is None else now
     previous = payload.get("failure")
     limit = _retry_limit(payload)
-    at = format_ts(now + retry.in_seconds)
+    at = format_ts(now + max(retry.in_seconds, MIN_RETRY_DELAY))
     failure: dict[str, Any]
     if isinstance(previous, dict):
         remaining = int(previous.get("remaining", limit))

@@ -250,6 +250,10 @@ class Worker:
         """The jids of the jobs running now."""
         return frozenset(self._run.running) if self._run is not None else frozenset()
 
+    def running_job(self, jid: str) -> RunningJob | None:
+        """The record of a job running now (its scope, timeout and ``reserved_until``)."""
+        return self._run.running.get(jid) if self._run is not None else None
+
     @property
     def fetchers(self) -> int:
         """How many fetch loops are still running (0 once quiet has taken effect)."""
