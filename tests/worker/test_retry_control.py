@@ -72,9 +72,7 @@ async def test_retry_past_the_limit_or_without_a_time_is_a_plain_fail(server: An
     )
 
 
-async def test_discard_acknowledges_and_logs(
-    server: Any, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_discard_acknowledges_and_logs(server: Any, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, "faktory_core.worker")
     worker = support.make_worker(server.url)
 
@@ -117,7 +115,8 @@ async def test_failures_are_logged_with_their_fields_and_traceback(
     }
     [trace] = [r for r in caplog.records if r.levelno == logging.DEBUG and "traceback" in r.message]
     assert trace.message == f"traceback of job {job.jid} (explode):"
-    assert trace.exc_info is not None and isinstance(trace.exc_info[1], ValueError)
+    assert trace.exc_info is not None
+    assert isinstance(trace.exc_info[1], ValueError)
 
 
 def test_the_traceback_level_is_configurable(caplog: pytest.LogCaptureFixture) -> None:
@@ -147,7 +146,8 @@ def test_rescheduled_copies_follow_the_servers_failure_counting() -> None:
         "errtype": "Retry",
         "message": "r",
     }
-    assert retries_left(first) and retries_left(copy)
+    assert retries_left(first)
+    assert retries_left(copy)
     second = rescheduled(copy, Retry("r", in_seconds=10), now=1_000_000_000.0)
     assert (second["failure"]["retry_count"], second["failure"]["remaining"]) == (1, 1)
     assert not retries_left(second)  # a third failure is past retry=2: FAIL, the server decides
