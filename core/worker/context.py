@@ -15,7 +15,7 @@ import anyio.to_thread
 
 from faktory_core.client import AsyncClient, Client, Settings
 
-__all__ = ["Clients", "JobContext", "WrongClient", "current_job"]
+__all__ = ["Clients", "JobContext", "WrongClient", "current_job", "on_event_loop"]
 
 
 class WrongClient(RuntimeError):

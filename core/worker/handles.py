@@ -31,8 +31,8 @@ if TYPE_CHECKING:
 
 __all__ = ["RESERVE_MARGIN", "JobHandle", "check_timeout", "reserve_for_timeout"]
 
-P = ParamSpec("P")
-R = TypeVar("R")
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 #: Seconds a job's reservation outlasts its timeout: time to report it after it is cut off.
 RESERVE_MARGIN = 60
@@ -62,13 +62,13 @@ def reserve_for_timeout(timeout: float) -> int:
     return max(MIN_RESERVE_FOR, math.ceil(timeout) + RESERVE_MARGIN)
 
 
-class JobHandle(Generic[P, R]):
+class JobHandle(Generic[_P, _R]):
     """A registered job function with the means to build and push its jobs."""
 
     def __init__(
         self,
         worker: Worker,
-        func: Callable[P, R],
+        func: Callable[_P, _R],
         jobtype: str,
         *,
         context: bool,
@@ -85,7 +85,7 @@ class JobHandle(Generic[P, R]):
     def __repr__(self) -> str:
         return f"<JobHandle {self.jobtype!r} -> {getattr(self.func, '__qualname__', self.func)}>"
 
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+    def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _R:
         return self.func(*args, **kwargs)
 
     def job(self, *args: Any, **options: Any) -> Job:

@@ -66,6 +66,7 @@ __all__ = [
     "LOG_FORMAT",
     "PROCESS_JOBS",
     "REPORT_TIMEOUT",
+    "Report",
     "Reschedule",
     "Shutdown",
     "Worker",
@@ -92,9 +93,9 @@ _PROCESS_ON = frozenset({"", "true", "1", "yes", "on"})
 #: not configured logging.
 LOG_FORMAT = "%(asctime)s %(levelname).1s %(name)s %(message)s"
 
-P = ParamSpec("P")
-R = TypeVar("R")
-H = TypeVar("H", bound=Hook)
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+_H = TypeVar("_H", bound=Hook)
 
 
 class Shutdown(Exception):
@@ -186,11 +187,11 @@ class Worker:
     def register(
         self,
         jobtype: str,
-        func: Callable[P, R],
+        func: Callable[_P, _R],
         *,
         context: bool = False,
         timeout: float | None = None,
-    ) -> JobHandle[P, R]:
+    ) -> JobHandle[_P, _R]:
         """Run ``func(*args)`` (``context=True``: ``func(ctx, *args)``) for jobs of ``jobtype``,
         for at most ``timeout`` seconds (default: the worker's ``job_timeout``)."""
         timeout = check_timeout(timeout)
@@ -199,43 +200,43 @@ class Worker:
         return handle
 
     @overload
-    def job(self, jobtype: Callable[P, R], /) -> JobHandle[P, R]: ...
+    def job(self, jobtype: Callable[_P, _R], /) -> JobHandle[_P, _R]: ...
 
     @overload
     def job(
         self, jobtype: str | None = None, *, context: bool = False, timeout: float | None = None
-    ) -> Callable[[Callable[P, R]], JobHandle[P, R]]: ...
+    ) -> Callable[[Callable[_P, _R]], JobHandle[_P, _R]]: ...
 
     def job(
         self,
-        jobtype: str | Callable[P, R] | None = None,
+        jobtype: str | Callable[_P, _R] | None = None,
         *,
         context: bool = False,
         timeout: float | None = None,
-    ) -> JobHandle[P, R] | Callable[[Callable[P, R]], JobHandle[P, R]]:
+    ) -> JobHandle[_P, _R] | Callable[[Callable[_P, _R]], JobHandle[_P, _R]]:
         """Decorator form of :meth:`register` (``@worker.job`` or ``@worker.job("Type", ...)``);
         the type defaults to the function's name. Returns a :class:`JobHandle`."""
         if callable(jobtype):
             return self.register(jobtype.__name__, jobtype)
 
-        def decorate(func: Callable[P, R]) -> JobHandle[P, R]:
+        def decorate(func: Callable[_P, _R]) -> JobHandle[_P, _R]:
             name = jobtype or func.__name__
             return self.register(name, func, context=context, timeout=timeout)
 
         return decorate
 
-    def on_startup(self, hook: H) -> H:
+    def on_startup(self, hook: _H) -> _H:
         """Run ``hook(ctx)`` once before the worker connects; if it raises, the worker stops
         with :class:`~faktory_core.worker.StartupError`. Usable as a decorator."""
         self.hooks.startup.append(hook)
         return hook
 
-    def on_quiet(self, hook: H) -> H:
+    def on_quiet(self, hook: _H) -> _H:
         """Run ``hook(ctx)`` once when the worker stops fetching (quiet or terminate)."""
         self.hooks.quiet.append(hook)
         return hook
 
-    def on_shutdown(self, hook: H) -> H:
+    def on_shutdown(self, hook: _H) -> _H:
         """Run ``hook(ctx)`` once after the last job has ended, before the worker returns."""
         self.hooks.shutdown.append(hook)
         return hook
