@@ -70,6 +70,10 @@ class RunningJob:
         """The timeout passed while the job ran (the scope's deadline cancelled it)."""
         return self.timeout is not None and self.scope.cancel_called and self.past_timeout()
 
+    def reservation_too_short(self) -> bool:
+        """The job may run (its timeout) longer than the server reserved it for."""
+        return self.timeout is not None and self.started + self.timeout >= self.reserved_until
+
     def past_timeout(self) -> bool:
         return self.timeout is not None and time.monotonic() >= self.started + self.timeout
 

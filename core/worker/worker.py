@@ -458,6 +458,8 @@ class _Run:
         self.quiet_hooks_done = anyio.Event()
         #: The jobs running now, by jid: their scopes, timeouts and reservations.
         self.running: dict[str, RunningJob] = {}
+        #: Job types already warned about a reservation shorter than their timeout.
+        self.short_reservations: set[str] = set()
         self.fetchers_left = worker.concurrency
         # Strict order never changes: encode its FETCH line once, not per fetch.
         queues = worker.queues
@@ -666,6 +668,8 @@ class _Run:
         running = RunningJob.start(job, self.worker.timeout_for(str(job.get("jobtype"))))
         jid = running.jid
         self.running[jid] = running
+        if running.reservation_too_short():
+            self.warn_short_reservation(running)
         report: Report | None = None
         try:
             with running.scope:
@@ -679,6 +683,19 @@ class _Run:
             report = self.shutdown_failure(job, started=True)
         running.check_reservation()
         return report
+
+    def warn_short_reservation(self, running: RunningJob) -> None:
+        jobtype = str(running.payload.get("jobtype"))
+        if jobtype not in self.short_reservations:
+            self.short_reservations.add(jobtype)
+            log.warning(
+                "jobs of type %s may run %s s (their timeout) but are reserved for %.0f s: the "
+                "server may hand one out again while it runs; push them with a reserve_for "
+                "longer than the timeout (job handles do); warned once per type",
+                jobtype,
+                running.timeout,
+                running.reserved_until - running.started,
+            )
 
     def timeout_failure(self, running: RunningJob) -> Request[None]:
         jobtype = str(running.payload.get("jobtype"))

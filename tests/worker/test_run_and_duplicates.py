@@ -128,3 +128,27 @@ async def test_a_job_reported_after_its_reservation_ended_is_logged(
         "past its reservation: the server may have reaped it and run it again (a duplicate "
         "run); give it a longer reserve_for or a timeout"
     )
+
+
+async def test_a_timeout_longer_than_the_reservation_is_warned_once_per_type(
+    server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, "faktory_core.worker")
+    worker = support.make_worker(server.url, concurrency=1)
+    ran: list[int] = []
+
+    @worker.job("Long", timeout=120)
+    def long(n: int) -> None:
+        ran.append(n)
+
+    # Pushed without the handle, reserved for less than the timeout: one warning per type.
+    await support.push(server.url, Job("Long", [1], reserve_for=60), Job("Long", [2], reserve_for=90))
+    await support.push(server.url, long.job(3))  # the handle reserves 180 s: no warning
+    async with support.running(worker):
+        await support.async_wait_until(lambda: len(ran) == 3)
+    warnings = [m for m in caplog.messages if "reserved for" in m]
+    assert warnings == [
+        "jobs of type Long may run 120.0 s (their timeout) but are reserved for 60 s: the "
+        "server may hand one out again while it runs; push them with a reserve_for longer "
+        "than the timeout (job handles do); warned once per type"
+    ]
