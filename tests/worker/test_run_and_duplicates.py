@@ -142,7 +142,8 @@ async def test_a_timeout_longer_than_the_reservation_is_warned_once_per_type(
         ran.append(n)
 
     # Pushed without the handle, reserved for less than the timeout: one warning per type.
-    await support.push(server.url, Job("Long", [1], reserve_for=60), Job("Long", [2], reserve_for=90))
+    short = [Job("Long", [1], reserve_for=60), Job("Long", [2], reserve_for=90)]
+    await support.push(server.url, *short)
     await support.push(server.url, long.job(3))  # the handle reserves 180 s: no warning
     async with support.running(worker):
         await support.async_wait_until(lambda: len(ran) == 3)
