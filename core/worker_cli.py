@@ -16,8 +16,10 @@ import sys
 from collections.abc import Sequence
 
 from faktory_core.client.errors import ClientError
-from faktory_core.worker import Worker
+from faktory_core.worker import StartupError, Worker
+from faktory_core.worker.handles import check_timeout
 from faktory_core.worker.queues import queue_order
+from faktory_core.worker.worker import LOG_FORMAT
 
 __all__ = ["TargetError", "load_worker", "run"]
 
@@ -39,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
         "-q", "--queue", dest="queues", action="append", help="queue, in priority order (repeat)"
     )
     parser.add_argument("-g", "--grace", type=float, help="grace period in seconds on terminate")
+    parser.add_argument(
+        "-t", "--timeout", type=float, help="seconds a job may run (unless its function says)"
+    )
     parser.add_argument(
         "-l", "--log-level", default="info", choices=["debug", "info", "warning", "error"]
     )
@@ -77,6 +82,8 @@ def _configure(worker: Worker, args: argparse.Namespace) -> None:
         worker.queues = queue_order(args.queues)
     if args.grace is not None:
         worker.grace_period = args.grace
+    if args.timeout is not None:
+        worker.job_timeout = check_timeout(args.timeout)
 
 
 def run(argv: Sequence[str]) -> int:
@@ -84,19 +91,14 @@ def run(argv: Sequence[str]) -> int:
     args = _parser().parse_args(list(argv))
     logging.basicConfig(
         level=args.log_level.upper(),
-        format="%(asctime)s %(levelname).1s %(name)s %(message)s",
+        format=LOG_FORMAT,
         stream=sys.stderr,
     )
     try:
         worker = load_worker(args.target)
         _configure(worker, args)
         worker.run(handle_signals=True)
-    except (TargetError, ClientError, ValueError) as exc:
+    except (TargetError, ClientError, ValueError, StartupError) as exc:
         log.error("%s", exc)
         return 1
-    if worker.abandoned_threads:
-        # Python cannot stop a thread; the process must still exit within Faktory's window.
-        log.warning("exiting with %d job thread(s) still running", worker.abandoned_threads)
-        logging.shutdown()
-        os._exit(0)
-    return 0
+    return 0  # (with job threads still running, worker.run() has ended the process)

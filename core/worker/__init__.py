@@ -16,7 +16,10 @@ See :mod:`faktory_core.worker.worker` for the lifecycle (quiet, terminate, grace
 """
 
 from faktory_core.model import WorkerState
-from faktory_core.worker.context import JobContext, current_job
+from faktory_core.worker.context import JobContext, WrongClient, current_job
+from faktory_core.worker.handles import JobHandle
+from faktory_core.worker.lifecycle import StartupError, WorkerContext
+from faktory_core.worker.outcomes import Discard, JobTimeout, Retry
 from faktory_core.worker.queues import Strict, Weighted
 from faktory_core.worker.registry import Middleware, UnknownJobType
 from faktory_core.worker.worker import (
@@ -31,13 +34,20 @@ __all__ = [
     "DEFAULT_CONCURRENCY",
     "DEFAULT_GRACE_PERIOD",
     "DEFAULT_HEARTBEAT",
+    "Discard",
     "JobContext",
+    "JobHandle",
+    "JobTimeout",
     "Middleware",
+    "Retry",
     "Shutdown",
+    "StartupError",
     "Strict",
     "UnknownJobType",
     "Weighted",
     "Worker",
+    "WorkerContext",
     "WorkerState",
+    "WrongClient",
     "current_job",
 ]

@@ -3,7 +3,10 @@ or passed as the first argument to functions registered with ``context=True``.""
 
 from __future__ import annotations
 
+import asyncio
+import sys
 import threading
+import types
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
@@ -12,7 +15,22 @@ import anyio.to_thread
 
 from faktory_core.client import AsyncClient, Client, Settings
 
-__all__ = ["Clients", "JobContext", "current_job"]
+__all__ = ["Clients", "JobContext", "WrongClient", "current_job", "on_event_loop"]
+
+
+class WrongClient(RuntimeError):
+    """A job asked for the kind of client that cannot work where it runs."""
+
+
+def on_event_loop() -> bool:
+    """True on an event loop's thread (an ``async def`` job or middleware), False in a thread
+    of its own (a plain job)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        trio = sys.modules.get("trio")
+        return trio is not None and bool(trio.lowlevel.in_trio_task())
+    return True
 
 
 class Clients:
@@ -53,13 +71,21 @@ class Clients:
 
 
 class JobContext:
-    """The job being run: its payload as fetched, and clients to push more jobs with."""
+    """The job being run: its payload as fetched, clients to push more jobs with, and the
+    ``state`` the worker's startup hooks filled."""
 
-    __slots__ = ("_clients", "payload")
+    __slots__ = ("_clients", "payload", "state")
 
-    def __init__(self, payload: dict[str, Any], clients: Clients) -> None:
+    def __init__(
+        self,
+        payload: dict[str, Any],
+        clients: Clients,
+        state: types.SimpleNamespace | None = None,
+    ) -> None:
         self.payload = payload
         self._clients = clients
+        #: Shared with the lifecycle hooks' ``ctx.state`` (a database pool, a session...).
+        self.state = types.SimpleNamespace() if state is None else state
 
     def __repr__(self) -> str:
         return f"JobContext(jid={self.jid!r}, jobtype={self.jobtype!r})"
@@ -96,12 +122,22 @@ class JobContext:
 
     @property
     def client(self) -> AsyncClient:
-        """For ``async def`` jobs: ``await ctx.client.push(Job(...))``."""
-        return self._clients.async_client
+        """The client for where the job runs: in ``async def`` jobs the async client
+        (``await ctx.client.push(...)``); in plain jobs, which run in a thread, the blocking
+        client (``ctx.client.push(...)``; typed code there can say ``ctx.sync_client``)."""
+        if on_event_loop():
+            return self._clients.async_client
+        return self._clients.client  # type: ignore[return-value]  # see the docstring
 
     @property
     def sync_client(self) -> Client:
-        """For plain (threaded) jobs: ``ctx.sync_client.push(Job(...))``."""
+        """For plain (threaded) jobs: ``ctx.sync_client.push(Job(...))``. Refused on the event
+        loop, where a blocking call would stall every other job."""
+        if on_event_loop():
+            raise WrongClient(
+                "ctx.sync_client blocks the event loop and every job on it: in an async def "
+                "job (or middleware), use await ctx.client.push(...)"
+            )
         return self._clients.client
 
 

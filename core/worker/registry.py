@@ -54,10 +54,14 @@ class Handler:
     func: Callable[..., Any]
     is_async: bool
     with_context: bool
+    #: Seconds the job may run; None: the worker's ``job_timeout``.
+    timeout: float | None = None
 
     @classmethod
-    def of(cls, func: Callable[..., Any], *, context: bool = False) -> Handler:
-        return cls(func, inspect.iscoroutinefunction(func), context)
+    def of(
+        cls, func: Callable[..., Any], *, context: bool = False, timeout: float | None = None
+    ) -> Handler:
+        return cls(func, inspect.iscoroutinefunction(func), context, timeout)
 
     async def __call__(self, ctx: JobContext, threads: JobThreads | None) -> None:
         args = [ctx, *ctx.args] if self.with_context else ctx.args
@@ -79,12 +83,19 @@ class Registry:
         self.handlers: dict[str, Handler] = {}
         self.middleware: list[Middleware] = []
 
-    def register(self, jobtype: str, func: Callable[..., Any], *, context: bool = False) -> None:
+    def register(
+        self,
+        jobtype: str,
+        func: Callable[..., Any],
+        *,
+        context: bool = False,
+        timeout: float | None = None,
+    ) -> None:
         if not isinstance(jobtype, str) or not jobtype:
             raise ValueError(f"jobtype must be a non-empty string, not {jobtype!r}")
         if not callable(func):
             raise TypeError(f"job function for {jobtype!r} is not callable: {func!r}")
-        self.handlers[jobtype] = Handler.of(func, context=context)
+        self.handlers[jobtype] = Handler.of(func, context=context, timeout=timeout)
 
     async def perform(self, ctx: JobContext, threads: JobThreads | None = None) -> None:
         """Run the job through the middleware; its exception, if any, propagates. Plain

@@ -28,6 +28,7 @@ import contextvars
 import functools
 import math
 import queue
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -74,6 +75,13 @@ class JobThreads:
         self._hosts = anyio.CapacityLimiter(math.inf)
         #: Threads started so far (for tests and diagnostics).
         self.started = 0
+        self._busy = 0  # threads inside a job function now (counted in the threads)
+        self._busy_lock = threading.Lock()
+
+    @property
+    def busy(self) -> int:
+        """Threads running a job function now, including jobs their caller gave up on."""
+        return self._busy
 
     async def run(self, func: Callable[..., Any], *args: Any) -> None:
         """``func(*args)`` in a thread; its exception propagates."""
@@ -118,10 +126,15 @@ class JobThreads:
             future, context, func, args = item
             error: BaseException | None = None
             if not future.cancelled():  # cancelled before it started: do not start it
+                with self._busy_lock:
+                    self._busy += 1
                 try:
                     context.run(func, *args)
                 except BaseException as exc:
                     error = exc
+                finally:
+                    with self._busy_lock:
+                        self._busy -= 1
             try:
                 loop.call_soon_threadsafe(done, future, error)
             except RuntimeError:  # the event loop is closed

@@ -18,12 +18,15 @@ import logging
 import os
 import secrets
 import signal
+import sys
 import threading
+import types
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar, overload
 
 import anyio
 import anyio.abc
+import attrs
 
 from faktory_core.client import commands
 from faktory_core.client.commands import Request
@@ -40,8 +43,19 @@ from faktory_core.client.settings import Settings
 from faktory_core.info import rss_kb
 from faktory_core.model import WorkerState
 from faktory_core.worker.context import Clients, JobContext
+from faktory_core.worker.handles import JobHandle, check_timeout
+from faktory_core.worker.lifecycle import Hook, Hooks, WorkerContext
+from faktory_core.worker.outcomes import (
+    Discard,
+    JobTimeout,
+    Retry,
+    push_payload,
+    rescheduled,
+    retries_left,
+)
 from faktory_core.worker.queues import QueueOrder, Strict, queue_order
 from faktory_core.worker.registry import MAX_BACKTRACE, Middleware, Registry, describe_failure
+from faktory_core.worker.running import RunningJob, returned_after_expiry
 from faktory_core.worker.threads import JobThreads
 
 __all__ = [
@@ -49,8 +63,11 @@ __all__ = [
     "DEFAULT_GRACE_PERIOD",
     "DEFAULT_HEARTBEAT",
     "DEFAULT_RECONNECT_DELAY",
+    "LOG_FORMAT",
     "PROCESS_JOBS",
     "REPORT_TIMEOUT",
+    "Report",
+    "Reschedule",
     "Shutdown",
     "Worker",
     "processing_jobs",
@@ -72,12 +89,31 @@ REPORT_TIMEOUT = 5.0
 PROCESS_JOBS = "FAKTORY_PROCESS_JOBS"
 _PROCESS_OFF = frozenset({"false", "0", "no", "off"})
 _PROCESS_ON = frozenset({"", "true", "1", "yes", "on"})
+#: The log format of ``faktory-core worker`` and of ``worker.run()`` when the application has
+#: not configured logging.
+LOG_FORMAT = "%(asctime)s %(levelname).1s %(name)s %(message)s"
 
-F = TypeVar("F", bound=Callable[..., Any])
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+_H = TypeVar("_H", bound=Hook)
 
 
 class Shutdown(Exception):
     """The failure reported for a job still running when the grace period ended."""
+
+
+@attrs.frozen
+class Reschedule:
+    """The report of a job that raised ``Retry(in_seconds=...)``: PUSH its copy, then ACK it;
+    if the PUSH is not answered ``+OK``, FAIL it instead (the server's backoff decides)."""
+
+    push: Request[None]
+    ack: Request[None]
+    fail: Request[None]
+
+
+#: What the worker sends when a job ends.
+Report = Request[None] | Reschedule
 
 
 def processing_jobs(environ: Mapping[str, str] | None = None) -> bool:
@@ -115,6 +151,8 @@ class Worker:
         grace_period: float = DEFAULT_GRACE_PERIOD,
         reconnect_delay: float = DEFAULT_RECONNECT_DELAY,
         wid: str | None = None,
+        job_timeout: float | None = None,
+        traceback_level: int | None = logging.DEBUG,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, not {concurrency}")
@@ -126,6 +164,10 @@ class Worker:
         self.heartbeat_interval = heartbeat_interval
         self.grace_period = grace_period
         self.reconnect_delay = reconnect_delay
+        #: Seconds a job may run unless its function has a timeout of its own (None: no limit).
+        self.job_timeout = check_timeout(job_timeout)
+        #: The level failed jobs' tracebacks are logged at (None: not logged).
+        self.traceback_level = traceback_level
         #: The worker id the server knows this process by (random unless given).
         self.wid = wid or secrets.token_hex(8)
         self.registry = Registry()
@@ -133,23 +175,71 @@ class Worker:
         self.state = WorkerState.RUNNING
         #: Threads of plain jobs cancelled at shutdown that are still running on their own.
         self.abandoned_threads = 0
+        self.hooks = Hooks()
+        #: What lifecycle hooks get; its ``state`` is every job's ``ctx.state`` too.
+        self.context = WorkerContext(self, types.SimpleNamespace())
+        self._threads: JobThreads | None = None
         self._run: _Run | None = None
         self._clients: Clients | None = None
 
     # -- configuration ------------------------------------------------------------------------
 
-    def register(self, jobtype: str, func: Callable[..., Any], *, context: bool = False) -> None:
-        """Run ``func(*args)`` (``context=True``: ``func(ctx, *args)``) for jobs of ``jobtype``."""
-        self.registry.register(jobtype, func, context=context)
+    def register(
+        self,
+        jobtype: str,
+        func: Callable[_P, _R],
+        *,
+        context: bool = False,
+        timeout: float | None = None,
+    ) -> JobHandle[_P, _R]:
+        """Run ``func(*args)`` (``context=True``: ``func(ctx, *args)``) for jobs of ``jobtype``,
+        for at most ``timeout`` seconds (default: the worker's ``job_timeout``)."""
+        timeout = check_timeout(timeout)
+        handle = JobHandle(self, func, jobtype, context=context, timeout=timeout)
+        self.registry.register(jobtype, func, context=context, timeout=timeout)
+        return handle
 
-    def job(self, jobtype: str | None = None, *, context: bool = False) -> Callable[[F], F]:
-        """Decorator form of :meth:`register`; the type defaults to the function's name."""
+    @overload
+    def job(self, jobtype: Callable[_P, _R], /) -> JobHandle[_P, _R]: ...
 
-        def decorate(func: F) -> F:
-            self.register(jobtype or func.__name__, func, context=context)
-            return func
+    @overload
+    def job(
+        self, jobtype: str | None = None, *, context: bool = False, timeout: float | None = None
+    ) -> Callable[[Callable[_P, _R]], JobHandle[_P, _R]]: ...
+
+    def job(
+        self,
+        jobtype: str | Callable[_P, _R] | None = None,
+        *,
+        context: bool = False,
+        timeout: float | None = None,
+    ) -> JobHandle[_P, _R] | Callable[[Callable[_P, _R]], JobHandle[_P, _R]]:
+        """Decorator form of :meth:`register` (``@worker.job`` or ``@worker.job("Type", ...)``);
+        the type defaults to the function's name. Returns a :class:`JobHandle`."""
+        if callable(jobtype):
+            return self.register(jobtype.__name__, jobtype)
+
+        def decorate(func: Callable[_P, _R]) -> JobHandle[_P, _R]:
+            name = jobtype or func.__name__
+            return self.register(name, func, context=context, timeout=timeout)
 
         return decorate
+
+    def on_startup(self, hook: _H) -> _H:
+        """Run ``hook(ctx)`` once before the worker connects; if it raises, the worker stops
+        with :class:`~faktory_core.worker.StartupError`. Usable as a decorator."""
+        self.hooks.startup.append(hook)
+        return hook
+
+    def on_quiet(self, hook: _H) -> _H:
+        """Run ``hook(ctx)`` once when the worker stops fetching (quiet or terminate)."""
+        self.hooks.quiet.append(hook)
+        return hook
+
+    def on_shutdown(self, hook: _H) -> _H:
+        """Run ``hook(ctx)`` once after the last job has ended, before the worker returns."""
+        self.hooks.shutdown.append(hook)
+        return hook
 
     def use(self, middleware: Middleware) -> Middleware:
         """Add a middleware (innermost so far); usable as a decorator."""
@@ -159,7 +249,11 @@ class Worker:
     @property
     def in_progress(self) -> frozenset[str]:
         """The jids of the jobs running now."""
-        return frozenset(self._run.in_progress) if self._run is not None else frozenset()
+        return frozenset(self._run.running) if self._run is not None else frozenset()
+
+    def running_job(self, jid: str) -> RunningJob | None:
+        """The record of a job running now (its scope, timeout and ``reserved_until``)."""
+        return self._run.running.get(jid) if self._run is not None else None
 
     @property
     def fetchers(self) -> int:
@@ -201,10 +295,19 @@ class Worker:
     # -- running ------------------------------------------------------------------------------
 
     def run(self, *, handle_signals: bool | None = None) -> None:
-        """Run until terminated (blocking). Signals are handled by default in the main thread,
-        the only one that can receive them."""
+        """Run until terminated (blocking), as ``faktory-core worker`` does.
+
+        Logging is set up (level INFO, to stderr) unless the application configured it.
+        Signals are handled by default in the main thread, the only one that can receive them.
+        If plain jobs are still running in their threads when the worker has stopped (cut off
+        by the grace period or their timeout), Python cannot stop them and would wait for them
+        at exit: ``run()`` then logs a warning and ends the process (status 0) instead of
+        returning.
+        """
         if handle_signals is None:
             handle_signals = threading.current_thread() is threading.main_thread()
+        if not logging.root.handlers:
+            logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
         try:
             import uvloop  # noqa: F401  (fewer CPU cycles per job when available)
 
@@ -212,6 +315,19 @@ class Worker:
         except ImportError:
             options = {}
         anyio.run(self._serve_with_signals, handle_signals, backend_options=options)
+        left = self.threads_running
+        if left:
+            # Python cannot stop a thread; the process must still exit within Faktory's window.
+            log.warning("exiting with %d job thread(s) still running", left)
+            logging.shutdown()
+            for stream in (sys.stdout, sys.stderr):
+                stream.flush()
+            os._exit(0)
+
+    @property
+    def threads_running(self) -> int:
+        """Threads of plain jobs still running (their job cut off, or still in progress)."""
+        return self._threads.busy if self._threads is not None else 0
 
     async def _serve_with_signals(self, handle_signals: bool) -> None:
         await self.serve(handle_signals=handle_signals)
@@ -261,28 +377,71 @@ class Worker:
 
     async def perform(self, payload: Mapping[str, Any]) -> None:
         """Run one job now, without a server (testing modes): the job's exception propagates."""
+        state = self.context.state
         if self._clients is not None:
-            await self.registry.perform(JobContext(dict(payload), self._clients))
+            await self.registry.perform(JobContext(dict(payload), self._clients, state))
             return
         clients = Clients(self.resolve_settings, self.concurrency)
         try:
-            await self.registry.perform(JobContext(dict(payload), clients))
+            await self.registry.perform(JobContext(dict(payload), clients, state))
         finally:
             await clients.aclose()  # a job that used its client leaves no connection open
 
-    async def _execute(self, payload: dict[str, Any]) -> Request[None]:
-        """Run one fetched job; the ACK or FAIL to report for it."""
+    def timeout_for(self, jobtype: str) -> float | None:
+        handler = self.registry.handlers.get(jobtype)
+        if handler is not None and handler.timeout is not None:
+            return handler.timeout
+        return self.job_timeout
+
+    async def _execute(self, payload: dict[str, Any]) -> Report:
+        """Run one fetched job; what to report for it."""
         assert self._clients is not None
-        threads = self._run.threads if self._run is not None else None
-        ctx = JobContext(payload, self._clients)
+        ctx = JobContext(payload, self._clients, self.context.state)
         try:
-            await self.registry.perform(ctx, threads)
+            await self.registry.perform(ctx, self._threads)
         except Exception as exc:
-            limit = payload.get("backtrace")
-            limit = limit if isinstance(limit, int) and 0 < limit < MAX_BACKTRACE else MAX_BACKTRACE
-            log.warning("job %s (%s) failed: %r", ctx.jid, ctx.jobtype, exc)
-            return commands.fail(ctx.jid, *describe_failure(exc, limit))
+            return self._outcome(ctx, exc)
         return commands.ack(ctx.jid)
+
+    def _outcome(self, ctx: JobContext, exc: Exception) -> Report:
+        """The report for a job that raised ``exc``."""
+        if isinstance(exc, Discard):
+            log.info("job %s (%s) discarded: %s", ctx.jid, ctx.jobtype, exc.reason)
+            return commands.ack(ctx.jid)
+        if isinstance(exc, Retry):
+            return self._retry(ctx, exc)
+        limit = ctx.payload.get("backtrace")
+        limit = limit if isinstance(limit, int) and 0 < limit < MAX_BACKTRACE else MAX_BACKTRACE
+        errtype, message, backtrace = describe_failure(exc, limit)
+        self.log_failure(ctx.jid, ctx.jobtype, errtype, message, exc)
+        return commands.fail(ctx.jid, errtype, message, backtrace)
+
+    def _retry(self, ctx: JobContext, retry: Retry) -> Report:
+        fail = commands.fail(ctx.jid, Retry.__name__, retry.reason, [])
+        if retry.in_seconds is None or not retries_left(ctx.payload):
+            log.info("job %s (%s) failed for a retry: %s", ctx.jid, ctx.jobtype, retry.reason)
+            return fail
+        log.info(
+            "job %s (%s) runs again in %s s: %s",
+            ctx.jid,
+            ctx.jobtype,
+            retry.in_seconds,
+            retry.reason,
+        )
+        copy = push_payload(rescheduled(ctx.payload, retry))
+        return Reschedule(copy, commands.ack(ctx.jid), fail)
+
+    def log_failure(
+        self, jid: str, jobtype: str, errtype: str, message: str, exc: BaseException | None
+    ) -> None:
+        """One warning line per failed job (its fields also in ``record.faktory_failure``),
+        and its traceback at :attr:`traceback_level`."""
+        fields = {"jid": jid, "jobtype": jobtype, "errtype": errtype, "message": message}
+        extra = {"faktory_failure": fields}
+        log.warning("job %s (%s) failed: %s: %s", jid, jobtype, errtype, message, extra=extra)
+        level = self.traceback_level
+        if exc is not None and level is not None and log.isEnabledFor(level):
+            log.log(level, "traceback of job %s (%s):", jid, jobtype, exc_info=exc, extra=extra)
 
 
 class _Run:
@@ -296,9 +455,11 @@ class _Run:
         self.terminating = anyio.Event()
         self.hard_stop = anyio.Event()  # the grace period is over
         self.fetchers_done = anyio.Event()
-        self.threads: JobThreads | None = None  # set once the task group exists
-        self.job_scopes: set[anyio.CancelScope] = set()
-        self.in_progress: set[str] = set()
+        self.quiet_hooks_done = anyio.Event()
+        #: The jobs running now, by jid: their scopes, timeouts and reservations.
+        self.running: dict[str, RunningJob] = {}
+        #: Job types already warned about a reservation shorter than their timeout.
+        self.short_reservations: set[str] = set()
         self.fetchers_left = worker.concurrency
         # Strict order never changes: encode its FETCH line once, not per fetch.
         queues = worker.queues
@@ -307,14 +468,30 @@ class _Run:
     # -- the task group -----------------------------------------------------------------------
 
     async def main(self, handle_signals: bool, task_status: anyio.abc.TaskStatus[None]) -> None:
-        async with anyio.create_task_group() as tg:
-            self.threads = JobThreads(tg)
-            try:
-                await self.serve_in(tg, handle_signals, task_status)
-            finally:
-                self.threads.close()  # idle job threads exit; busy (abandoned) ones later
-            tg.cancel_scope.cancel()
-        log.info("worker %s stopped", self.worker.wid)
+        worker = self.worker
+        await worker.hooks.run_startup(worker.context)
+        try:
+            async with anyio.create_task_group() as tg:
+                threads = worker._threads = JobThreads(tg)
+                tg.start_soon(self.quiet_hooks)
+                try:
+                    await self.serve_in(tg, handle_signals, task_status)
+                    await self.quiet_hooks_done.wait()
+                finally:
+                    threads.close()  # idle job threads exit; busy (abandoned) ones later
+                tg.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await worker.hooks.run_shutdown(worker.context)
+        log.info("worker %s stopped", worker.wid)
+
+    async def quiet_hooks(self) -> None:
+        """Run the quiet hooks once the worker stops fetching."""
+        await self.stopping.wait()
+        try:
+            await self.worker.hooks.run_quiet(self.worker.context)
+        finally:
+            self.quiet_hooks_done.set()
 
     async def serve_in(
         self,
@@ -349,10 +526,10 @@ class _Run:
         await _first_of(self.worker.grace_period, self.fetchers_done, self.hard_stop)
         if self.fetchers_done.is_set():
             return
-        log.warning("grace period over: failing %d running job(s)", len(self.job_scopes))
+        log.warning("grace period over: failing %d running job(s)", len(self.running))
         self.hard_stop.set()
-        for scope in list(self.job_scopes):
-            scope.cancel()
+        for running in list(self.running.values()):
+            running.scope.cancel()
         with anyio.move_on_after(REPORT_TIMEOUT):
             await self.fetchers_done.wait()
 
@@ -445,6 +622,8 @@ class _Run:
                     if conn is None:
                         break
                 report = await self.fetch_and_run(conn)
+                if isinstance(report, Reschedule):
+                    conn, report = await self.push_copy(conn, report)
                 if report is not None:
                     conn, _ = await self.call(conn, report)
         finally:
@@ -454,30 +633,78 @@ class _Run:
             if self.fetchers_left == 0:
                 self.fetchers_done.set()
 
-    async def fetch_and_run(self, conn: AsyncConnection) -> Request[None] | None:
-        """One FETCH and, if it brought a job, the job: returns the ACK/FAIL to send."""
+    async def push_copy(
+        self, conn: AsyncConnection, report: Reschedule
+    ) -> tuple[AsyncConnection | None, Request[None]]:
+        """PUSH a retried job's copy (once: PUSH is not safe to repeat); the ACK to send if
+        the server took it, else the FAIL."""
+        try:
+            await conn.execute(report.push)
+        except ServerError as exc:
+            log.warning("PUSH of a retried job refused (%s); failing it instead", exc)
+            return conn, report.fail
+        except (TransportError, ProtocolError) as exc:
+            log.warning("connection lost pushing a retried job (%s); failing it instead", exc)
+            await conn.aclose(polite=False)
+            return None, report.fail
+        return conn, report.ack
+
+    async def fetch_and_run(self, conn: AsyncConnection) -> Report | None:
+        """One FETCH and, if it brought a job, the job: returns what to report."""
         job = await self.fetch(conn)
         if job is None:
             return None
+        if "failure" in job or job.get("jid") in self.running:
+            returned_after_expiry(job, self.running)
         if self.hard_stop.is_set():
             # Fetched after the grace period ended: report it at once rather than start it.
             return self.shutdown_failure(job, started=False)
         return await self.run_job(job)
 
-    async def run_job(self, job: dict[str, Any]) -> Request[None]:
-        """Run the job in a scope the end of the grace period cancels; a job cut off there is
-        reported as a :class:`Shutdown` failure, so it is retried rather than lost."""
-        jid = str(job.get("jid", ""))
-        report: Request[None] | None = None
-        with anyio.CancelScope() as scope:
-            self.job_scopes.add(scope)
-            self.in_progress.add(jid)
-            try:
+    async def run_job(self, job: dict[str, Any]) -> Report:
+        """Run the job: the one place a running job's lifetime is managed. Its scope is
+        cancelled at its timeout (reported as :class:`JobTimeout`) or at the end of the grace
+        period (reported as :class:`Shutdown`, so it is retried rather than lost)."""
+        running = RunningJob.start(job, self.worker.timeout_for(str(job.get("jobtype"))))
+        jid = running.jid
+        self.running[jid] = running
+        if running.reservation_too_short():
+            self.warn_short_reservation(running)
+        report: Report | None = None
+        try:
+            with running.scope:
                 report = await self.worker._execute(job)
-            finally:
-                self.job_scopes.discard(scope)
-                self.in_progress.discard(jid)
-        return report if report is not None else self.shutdown_failure(job, started=True)
+        finally:
+            if self.running.get(jid) is running:
+                del self.running[jid]
+        if running.timed_out:
+            report = self.timeout_failure(running)
+        elif report is None:
+            report = self.shutdown_failure(job, started=True)
+        running.check_reservation()
+        return report
+
+    def warn_short_reservation(self, running: RunningJob) -> None:
+        jobtype = str(running.payload.get("jobtype"))
+        if jobtype not in self.short_reservations:
+            self.short_reservations.add(jobtype)
+            log.warning(
+                "jobs of type %s may run %s s (their timeout) but are reserved for %.0f s: the "
+                "server may hand one out again while it runs; push them with a reserve_for "
+                "longer than the timeout (job handles do); warned once per type",
+                jobtype,
+                running.timeout,
+                running.reserved_until - running.started,
+            )
+
+    def timeout_failure(self, running: RunningJob) -> Request[None]:
+        jobtype = str(running.payload.get("jobtype"))
+        message = f"the job ran longer than its timeout of {running.timeout} s"
+        handler = self.worker.registry.handlers.get(jobtype)
+        if handler is not None and not handler.is_async:
+            message += " (its thread was left to finish on its own)"
+        self.worker.log_failure(running.jid, jobtype, JobTimeout.__name__, message, None)
+        return commands.fail(running.jid, JobTimeout.__name__, message, [])
 
     async def fetch(self, conn: AsyncConnection) -> dict[str, Any] | None:
         # Not cancelled by the end of the grace period: a FETCH reply lost to a cancellation

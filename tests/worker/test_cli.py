@@ -57,6 +57,16 @@ def make_worker():
     return worker
 
 
+def broken_worker():
+    broken = Worker("tcp://127.0.0.1:1")
+
+    @broken.on_startup
+    def connect_database(ctx):
+        raise RuntimeError("no database")
+
+    return broken
+
+
 not_a_worker = 42
 """
 
@@ -197,6 +207,29 @@ def test_options_override_the_worker(
     assert process.wait() == 0
 
 
+def test_the_timeout_option_fails_jobs_that_run_too_long(
+    server: Any, start_worker: Callable[..., WorkerProcess]
+) -> None:
+    process = start_worker(server.url, "-t", "0.2")
+    hung = Job("hang")
+    with Client(server.url) as client:
+        client.push(hung)
+    support.wait_until(lambda: server.stats()["sets"]["retries"] == 1, timeout=30)
+    [failed] = server.set_jobs(SortedSet.RETRIES)
+    assert (failed.jid, failed.failure.errtype) == (hung.jid, "JobTimeout")
+    process.signal(signal.SIGTERM)
+    assert process.wait() == 0
+
+
+def test_a_failing_startup_hook_exits_with_its_message(
+    app_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert run(["myapp.jobs:broken_worker"]) == 1
+    assert caplog.messages[-1] == (
+        "startup hook broken_worker.<locals>.connect_database failed: RuntimeError('no database')"
+    )
+
+
 def test_a_refused_password_exits_with_an_error(
     make_server: Callable[..., Any], start_worker: Callable[..., WorkerProcess]
 ) -> None:
@@ -235,5 +268,6 @@ def test_bad_targets(app_dir: Path, target: str, message: str) -> None:
 
 def test_bad_options(app_dir: Path) -> None:
     assert run(["myapp.jobs:worker", "-c", "0"]) == 1
+    assert run(["myapp.jobs:worker", "-t", "0"]) == 1
     with pytest.raises(SystemExit):
         run(["myapp.jobs:worker", "--log-level", "loud"])
