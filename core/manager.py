@@ -160,8 +160,11 @@ class Manager:
             await self.store.set_add(SortedSet.SCHEDULED, at, job)
         elif ready is not None:
             ready.append(job.stamped(job.created_at or stamp, stamp))
+            return
         else:
             await self.store.push(job.stamped(job.created_at or stamp, stamp))
+        for observe in self.chains.pushed:
+            observe((job,))
 
     async def push_bulk(self, items: Iterable[Any]) -> dict[str, str]:
         """PUSHB: each job checked and pushed on its own; returns jid → error text for the
@@ -194,6 +197,8 @@ class Manager:
             if failure is None:
                 try:
                     await self.store.push_many(chunk)
+                    for observe in self.chains.pushed:
+                        observe(chunk)
                     continue
                 except FaktoryError as exc:
                     failure = exc

@@ -9,6 +9,10 @@ A fetch step may raise :class:`~faktory_core.errors.Discard` to drop the job; th
 fetches the next one.
 
 The chains are composed once at start-up; a step nobody overrides costs nothing.
+
+``pushed`` is not a step but a plain observer: it sees the jobs once they are placed (one call
+per PUSH, per PUSHB chunk), cannot change or refuse them, and keeps PUSHB's bulk path (a push
+step sends PUSHB's jobs through the chain one at a time). Counting belongs there.
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ import attrs
 
 from faktory_core.model import Job
 
-__all__ = ["Chains", "JobMiddleware", "Step", "build_chains"]
+__all__ = ["Chains", "JobMiddleware", "Observer", "Step", "build_chains"]
 
 Step = Callable[[Job], Awaitable[None]]
+Observer = Callable[[Sequence[Job]], None]
 
 
 class JobMiddleware:
@@ -43,6 +48,10 @@ class JobMiddleware:
         """Around FAIL, before the retry policy places the job (``job.failure`` is set)."""
         await call_next(job)
 
+    def pushed(self, jobs: Sequence[Job]) -> None:
+        """Observe jobs just placed in their queue or the scheduled set (synchronous, after
+        every push step; one call per PUSH and per PUSHB chunk)."""
+
 
 _STEPS = ("push", "fetch", "ack", "fail")
 
@@ -59,6 +68,7 @@ class Chains:
     fetch: tuple[Callable[[Job, Step], Awaitable[None]], ...] = ()
     ack: tuple[Callable[[Job, Step], Awaitable[None]], ...] = ()
     fail: tuple[Callable[[Job, Step], Awaitable[None]], ...] = ()
+    pushed: tuple[Observer, ...] = ()
 
     @staticmethod
     async def run(
@@ -85,4 +95,5 @@ def build_chains(middlewares: Sequence[JobMiddleware]) -> Chains:
         for step in _STEPS:
             if getattr(type(middleware), step) is not getattr(JobMiddleware, step):
                 chains[step].append(getattr(middleware, step))
-    return Chains(**{step: tuple(found) for step, found in chains.items()})
+    observers = tuple(m.pushed for m in middlewares if type(m).pushed is not JobMiddleware.pushed)
+    return Chains(**{step: tuple(found) for step, found in chains.items()}, pushed=observers)

@@ -1,0 +1,189 @@
+"""What the metrics plugin counts on the job path, and the middleware that counts it.
+
+Everything here runs on the server's one event loop, so a count is a dictionary entry: no lock,
+no registry call. The Prometheus collector, the statsd loop and the Metrics page read these
+values when they need them.
+
+Label values are bounded (:class:`Labeller`): after ``limit`` distinct job types (or queues), a
+value that is new, longer than :data:`MAX_LABEL_CHARS` or not printable is counted under
+:data:`OVERFLOW`, so a client cannot blow up the metrics' memory with absurd job types.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Callable, Iterator, Sequence
+
+import attrs
+
+from faktory_core.clock import Clock
+from faktory_core.manager import EXPIRED_ERRTYPE
+from faktory_core.middleware import JobMiddleware, Step
+from faktory_core.model import Job
+
+__all__ = [
+    "BUCKETS",
+    "MAX_INFLIGHT",
+    "MAX_LABEL_CHARS",
+    "MINUTES_KEPT",
+    "OUTCOMES",
+    "OVERFLOW",
+    "Labeller",
+    "MetricsMiddleware",
+    "Minute",
+    "Recorder",
+]
+
+#: Upper bounds (seconds) of the execution-time histogram's buckets; ``+Inf`` follows.
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
+#: A job's outcome: ACKed, FAILed, or failed by the reaper when its reservation expired.
+SUCCESS, FAILURE, EXPIRED = "success", "failure", "expired"
+OUTCOMES = (SUCCESS, FAILURE, EXPIRED)
+#: The label every value past the limit (or unfit to be a label) is counted under.
+OVERFLOW = "(other)"
+MAX_LABEL_CHARS = 200
+DEFAULT_LABEL_LIMIT = 1000
+#: Fetched jobs whose start time is kept until their ACK or FAIL; past it the oldest is forgotten
+#: (its execution is then counted without a time).
+MAX_INFLIGHT = 100_000
+#: Minute buckets kept for the Metrics page (24 hours).
+MINUTES_KEPT = 24 * 60
+_PRINTABLE = re.compile(r"[^\x00-\x1f\x7f]*")
+
+#: A minute bucket's slots: processed, failed, seconds, then one count per histogram bucket.
+PROCESSED, FAILED, SECONDS, FIRST_BUCKET = 0, 1, 2, 3
+Minute = list[float]
+Pair = tuple[str, str]
+
+
+@attrs.define(eq=False)
+class Labeller:
+    """Maps raw values to label values, admitting at most ``limit`` distinct ones."""
+
+    limit: int = DEFAULT_LABEL_LIMIT
+    _known: dict[str, str] = attrs.field(factory=dict)
+
+    def __call__(self, value: str) -> str:
+        label = self._known.get(value)
+        return label if label is not None else self._admit(value)
+
+    def _admit(self, value: str) -> str:
+        if (
+            len(self._known) >= self.limit
+            or len(value) > MAX_LABEL_CHARS
+            or not _PRINTABLE.fullmatch(value)
+        ):
+            return OVERFLOW
+        self._known[value] = value
+        return value
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+
+def _bump(counts: dict[Pair, int], key: Pair) -> None:
+    counts[key] = counts.get(key, 0) + 1
+
+
+@attrs.define(eq=False)
+class Recorder:
+    """The per-job counts, execution times and minute buckets of one server."""
+
+    clock: Clock
+    jobtypes: Labeller = attrs.field(factory=Labeller)
+    queues: Labeller = attrs.field(factory=Labeller)
+    pushed: dict[Pair, int] = attrs.field(factory=dict)
+    fetched: dict[Pair, int] = attrs.field(factory=dict)
+    acked: dict[Pair, int] = attrs.field(factory=dict)
+    failed: dict[Pair, int] = attrs.field(factory=dict)
+    #: (jobtype, outcome) → [count per bucket (the last is +Inf), sum of seconds].
+    histograms: dict[Pair, list[float]] = attrs.field(factory=dict)
+    #: jid → (fetched at, queue label, jobtype label) for jobs fetched here.
+    inflight: dict[str, tuple[float, str, str]] = attrs.field(factory=dict)
+    #: minute (Unix time // 60) → jobtype label → :data:`Minute` slots.
+    minutes: dict[int, dict[str, Minute]] = attrs.field(factory=dict)
+    #: Called for every finished execution: (queue, jobtype, outcome, seconds or None).
+    listeners: list[Callable[[str, str, str, float | None], None]] = attrs.field(factory=list)
+    _minute: int = -1
+
+    def labels(self, job: Job) -> Pair:
+        return self.queues(job.queue), self.jobtypes(job.jobtype)
+
+    def on_pushed(self, jobs: Sequence[Job]) -> None:
+        for job in jobs:
+            _bump(self.pushed, self.labels(job))
+
+    def on_fetched(self, job: Job) -> None:
+        key = self.labels(job)
+        _bump(self.fetched, key)
+        inflight = self.inflight
+        if len(inflight) >= MAX_INFLIGHT:
+            del inflight[next(iter(inflight))]
+        inflight[job.jid] = (self.clock.now(), *key)
+
+    def on_finished(self, job: Job, outcome: str) -> None:
+        started = self.inflight.pop(job.jid, None)
+        key = self.labels(job) if started is None else (started[1], started[2])
+        _bump(self.acked if outcome == SUCCESS else self.failed, key)
+        seconds = None if started is None else max(0.0, self.clock.now() - started[0])
+        self._observe(key[1], outcome, seconds)
+        for listener in self.listeners:
+            listener(key[0], key[1], outcome, seconds)
+
+    def _observe(self, jobtype: str, outcome: str, seconds: float | None) -> None:
+        slot = FIRST_BUCKET + bisect.bisect_left(BUCKETS, seconds) if seconds is not None else -1
+        minute = self._minute_row(jobtype)
+        minute[PROCESSED] += 1
+        if outcome != SUCCESS:
+            minute[FAILED] += 1
+        if seconds is None:
+            return
+        minute[SECONDS] += seconds
+        minute[slot] += 1
+        histogram = self.histograms.get((jobtype, outcome))
+        if histogram is None:
+            histogram = self.histograms[(jobtype, outcome)] = [0.0] * (len(BUCKETS) + 2)
+        histogram[slot - FIRST_BUCKET] += 1
+        histogram[-1] += seconds
+
+    def _minute_row(self, jobtype: str) -> Minute:
+        minute = int(self.clock.now() // 60)
+        if minute != self._minute:
+            self._minute = minute
+            for old in [m for m in self.minutes if m <= minute - MINUTES_KEPT]:
+                del self.minutes[old]
+        rows = self.minutes.setdefault(minute, {})
+        row = rows.get(jobtype)
+        if row is None:
+            row = rows[jobtype] = [0.0] * (FIRST_BUCKET + len(BUCKETS) + 1)
+        return row
+
+    def window(self, minutes: int) -> Iterator[tuple[int, dict[str, Minute]]]:
+        """The minute buckets of the last ``minutes`` minutes, oldest first."""
+        now = int(self.clock.now() // 60)
+        for minute in range(now - minutes + 1, now + 1):
+            yield minute, self.minutes.get(minute, {})
+
+
+class MetricsMiddleware(JobMiddleware):
+    """Counts every push (as an observer), fetch, ACK and FAIL into a :class:`Recorder`."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+
+    def pushed(self, jobs: Sequence[Job]) -> None:
+        self.recorder.on_pushed(jobs)
+
+    async def fetch(self, job: Job, call_next: Step) -> None:
+        await call_next(job)
+        self.recorder.on_fetched(job)
+
+    async def ack(self, job: Job, call_next: Step) -> None:
+        self.recorder.on_finished(job, SUCCESS)
+        await call_next(job)
+
+    async def fail(self, job: Job, call_next: Step) -> None:
+        await call_next(job)
+        expired = job.failure is not None and job.failure.errtype == EXPIRED_ERRTYPE
+        self.recorder.on_finished(job, EXPIRED if expired else FAILURE)
