@@ -106,13 +106,23 @@ class Recorder:
     #: Called for every finished execution: (queue, jobtype, outcome, seconds or None).
     listeners: list[Callable[[str, str, str, float | None], None]] = attrs.field(factory=list)
     _minute: int = -1
+    _keys: dict[Pair, Pair] = attrs.field(factory=dict)
 
     def labels(self, job: Job) -> Pair:
-        return self.queues(job.queue), self.jobtypes(job.jobtype)
+        """(queue, jobtype) labels of ``job``; pairs of admitted values are cached as is."""
+        raw = (job.queue, job.jobtype)
+        found = self._keys.get(raw)
+        if found is None:
+            found = (self.queues(job.queue), self.jobtypes(job.jobtype))
+            if found == raw:
+                self._keys[raw] = found
+        return found
 
     def on_pushed(self, jobs: Sequence[Job]) -> None:
+        pushed, labels = self.pushed, self.labels
         for job in jobs:
-            _bump(self.pushed, self.labels(job))
+            key = labels(job)
+            pushed[key] = pushed.get(key, 0) + 1
 
     def on_fetched(self, job: Job) -> None:
         key = self.labels(job)

@@ -79,6 +79,8 @@ class Statsd:
     _sock: socket.socket | None = None
     _target: str | tuple[str, int] | None = None
     _last_counters: dict[tuple[str, Labels], float] = attrs.field(factory=dict)
+    #: (queue, jobtype) labels → the formatted ``|#tags`` of its job lines (labels are bounded).
+    _job_tags: dict[tuple[str, str], str] = attrs.field(factory=dict)
 
     # -- the wire -------------------------------------------------------------------------------
 
@@ -147,12 +149,19 @@ class Statsd:
     # -- what is sent ---------------------------------------------------------------------------
 
     def on_finished(self, queue: str, jobtype: str, outcome: str, seconds: float | None) -> None:
-        tags = (_tag("queue", queue), _tag("jobtype", jobtype))
-        self.count("jobs.count", 1, tags)
+        """One job done: its lines, with the tags of its (queue, jobtype) formatted once."""
+        suffix = self._job_tags.get((queue, jobtype))
+        if suffix is None:
+            tags = (*self.settings.tags, _tag("queue", queue), _tag("jobtype", jobtype))
+            suffix = self._job_tags[(queue, jobtype)] = "|#" + ",".join(tags)
+        namespace, lines = self.settings.namespace, self._lines
+        lines.append(f"{namespace}jobs.count:1|c{suffix}")
         if outcome != SUCCESS:
-            self.count("jobs.failed", 1, tags)
+            lines.append(f"{namespace}jobs.failed:1|c{suffix}")
         elif seconds is not None:
-            self.timing("jobs.perform", round(seconds * 1000, 6), tags)
+            lines.append(f"{namespace}jobs.perform:{round(seconds * 1000, 6):g}|ms{suffix}")
+        if len(lines) >= self.settings.buffer_size:
+            self.flush()
 
     def send_counters(self, server: Server) -> None:
         for name, labels, value in server.counters.items():
