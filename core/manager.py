@@ -219,10 +219,12 @@ class Manager:
             reservation = await self.store.fetch(queues, wid, now, max(deadline - now, 0.0))
             if reservation is None:
                 return None
-            if not self.chains.fetch:
-                return reservation.job
-            job = await self._fetch_middleware(reservation.job)
+            job: Job | None = reservation.job
+            if self.chains.fetch:
+                job = await self._fetch_middleware(reservation.job)
             if job is not None:
+                for observe in self.chains.fetched:
+                    observe(job)
                 return job
 
     async def _fetch_middleware(self, job: Job) -> Job | None:
@@ -246,8 +248,11 @@ class Manager:
 
     async def ack(self, jid: str) -> Reservation | None:
         reservation = await self.store.ack(jid, self.clock.now())
-        if reservation is not None and self.chains.ack:
-            await Chains.run(self.chains.ack, reservation.job)
+        if reservation is not None:
+            for observe in self.chains.acked:
+                observe(reservation)
+            if self.chains.ack:
+                await Chains.run(self.chains.ack, reservation.job)
         return reservation
 
     async def fail(self, info: FailInfo) -> None:
@@ -270,6 +275,9 @@ class Manager:
             settled = await self.store.settle_failure(
                 reservation.job.jid, outcome, now, expired_only=expired_only
             )
+            if settled:
+                for observe in self.chains.failed:
+                    observe(reservation, job)
 
         job = record_failure(reservation.job, info, now)
         if self.chains.fail:

@@ -10,23 +10,24 @@ fetches the next one.
 
 The chains are composed once at start-up; a step nobody overrides costs nothing.
 
-``pushed`` is not a step but a plain observer: it sees the jobs once they are placed (one call
-per PUSH, per PUSHB chunk), cannot change or refuse them, and keeps PUSHB's bulk path (a push
-step sends PUSHB's jobs through the chain one at a time). Counting belongs there.
+Beside the steps, four plain observers, ``pushed``, ``fetched``, ``acked`` and ``failed``, see
+what happened once it has (synchronously, after every step), and cannot change or refuse it.
+They cost a function call, not a chain, and ``pushed`` keeps PUSHB's bulk path (a push step sends
+PUSHB's jobs through the chain one at a time): counting and timing belong there.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import attrs
 
-from faktory_core.model import Job
+from faktory_core.model import Job, Reservation
 
-__all__ = ["Chains", "JobMiddleware", "Observer", "Step", "build_chains"]
+__all__ = ["Chains", "JobMiddleware", "Step", "build_chains"]
 
 Step = Callable[[Job], Awaitable[None]]
-Observer = Callable[[Sequence[Job]], None]
 
 
 class JobMiddleware:
@@ -49,11 +50,22 @@ class JobMiddleware:
         await call_next(job)
 
     def pushed(self, jobs: Sequence[Job]) -> None:
-        """Observe jobs just placed in their queue or the scheduled set (synchronous, after
-        every push step; one call per PUSH and per PUSHB chunk)."""
+        """Observe jobs just placed in their queue or the scheduled set (one call per PUSH and
+        per PUSHB chunk)."""
+
+    def fetched(self, job: Job) -> None:
+        """Observe a job about to be sent to a worker (after the fetch steps)."""
+
+    def acked(self, reservation: Reservation) -> None:
+        """Observe an ACKed job with its reservation (``reserved_at`` is its FETCH's time)."""
+
+    def failed(self, reservation: Reservation, job: Job) -> None:
+        """Observe a job placed after FAIL or the reaper (``job.failure`` tells which), with the
+        reservation it had."""
 
 
 _STEPS = ("push", "fetch", "ack", "fail")
+_OBSERVERS = ("pushed", "fetched", "acked", "failed")
 
 
 async def _done(job: Job) -> None:
@@ -68,7 +80,10 @@ class Chains:
     fetch: tuple[Callable[[Job, Step], Awaitable[None]], ...] = ()
     ack: tuple[Callable[[Job, Step], Awaitable[None]], ...] = ()
     fail: tuple[Callable[[Job, Step], Awaitable[None]], ...] = ()
-    pushed: tuple[Observer, ...] = ()
+    pushed: tuple[Callable[[Sequence[Job]], None], ...] = ()
+    fetched: tuple[Callable[[Job], None], ...] = ()
+    acked: tuple[Callable[[Reservation], None], ...] = ()
+    failed: tuple[Callable[[Reservation, Job], None], ...] = ()
 
     @staticmethod
     async def run(
@@ -89,11 +104,11 @@ class Chains:
 
 
 def build_chains(middlewares: Sequence[JobMiddleware]) -> Chains:
-    """Keep, for each step, only the middlewares that override it, outermost first."""
-    chains: dict[str, list[Callable[[Job, Step], Awaitable[None]]]] = {s: [] for s in _STEPS}
+    """Keep, for each step and observer, only the middlewares that override it, outermost
+    first."""
+    chains: dict[str, list[Any]] = {name: [] for name in (*_STEPS, *_OBSERVERS)}
     for middleware in middlewares:
-        for step in _STEPS:
-            if getattr(type(middleware), step) is not getattr(JobMiddleware, step):
-                chains[step].append(getattr(middleware, step))
-    observers = tuple(m.pushed for m in middlewares if type(m).pushed is not JobMiddleware.pushed)
-    return Chains(**{step: tuple(found) for step, found in chains.items()}, pushed=observers)
+        for name in chains:
+            if getattr(type(middleware), name) is not getattr(JobMiddleware, name):
+                chains[name].append(getattr(middleware, name))
+    return Chains(**{name: tuple(found) for name, found in chains.items()})

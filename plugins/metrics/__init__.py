@@ -3,8 +3,8 @@
 Loaded by default when installed (``--no-plugin metrics`` switches it off). docs/metrics.md
 lists every metric and setting; in short:
 
-- a job middleware (outermost) counts pushes, fetches, ACKs and FAILs by queue and job type and
-  times each execution (FETCH → ACK/FAIL) into a :class:`Recorder`: plain dictionary updates;
+- a job middleware's observers count pushes, fetches, ACKs and FAILs by queue and job type and
+  time each execution (FETCH → ACK/FAIL) into a :class:`Recorder`: plain dictionary updates;
 - ``GET /metrics`` on the web UI's port (behind its password unless ``[metrics] open``), and on
   ``[metrics] listen`` if set, renders the Prometheus text format at scrape time;
 - ``[statsd]`` or ``DD_DOGSTATSD_URL`` sends DogStatsD over UDP (or a Unix socket);
@@ -96,7 +96,7 @@ class MetricsPlugin:
     def state(self, server: Server) -> MetricsState | None:
         return self._states.get(server)
 
-    @hookimpl(tryfirst=True)
+    @hookimpl
     def faktory_core_job_middleware(self, config: Config, clock: Clock) -> MetricsMiddleware:
         settings = metrics_settings(config.toml)
         recorder = Recorder(
@@ -106,7 +106,7 @@ class MetricsPlugin:
         return MetricsMiddleware(recorder)
 
     def _recorder_of(self, server: Server) -> Recorder:
-        for step in server.manager.chains.ack:
+        for step in server.manager.chains.acked:
             middleware = getattr(step, "__self__", None)
             if isinstance(middleware, MetricsMiddleware) and middleware.recorder in self._recorders:
                 self._recorders.remove(middleware.recorder)
@@ -188,7 +188,7 @@ def state_for(server: Server) -> MetricsState | None:
     return PLUGIN.state(server)
 
 
-@hookimpl(tryfirst=True)
+@hookimpl
 def faktory_core_job_middleware(config: Config, clock: Clock) -> MetricsMiddleware:
     return PLUGIN.faktory_core_job_middleware(config, clock)
 

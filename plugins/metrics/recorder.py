@@ -1,5 +1,10 @@
 """What the metrics plugin counts on the job path, and the middleware that counts it.
 
+The middleware only observes (``pushed``, ``fetched``, ``acked``, ``failed``): a function call
+per event, no chain. An execution's time is the ACK's or FAIL's time less the reservation's
+``reserved_at`` (its FETCH's time, kept by the store): so a job fetched on one server and ACKed
+on another, or after a restart, is timed too.
+
 Everything here runs on the server's one event loop, so a count is a dictionary entry: no lock,
 no registry call. The Prometheus collector, the statsd loop and the Metrics page read these
 values when they need them.
@@ -19,12 +24,11 @@ import attrs
 
 from faktory_core.clock import Clock
 from faktory_core.manager import EXPIRED_ERRTYPE
-from faktory_core.middleware import JobMiddleware, Step
-from faktory_core.model import Job
+from faktory_core.middleware import JobMiddleware
+from faktory_core.model import Job, Reservation
 
 __all__ = [
     "BUCKETS",
-    "MAX_INFLIGHT",
     "MAX_LABEL_CHARS",
     "MINUTES_KEPT",
     "OUTCOMES",
@@ -44,9 +48,6 @@ OUTCOMES = (SUCCESS, FAILURE, EXPIRED)
 OVERFLOW = "(other)"
 MAX_LABEL_CHARS = 200
 DEFAULT_LABEL_LIMIT = 1000
-#: Fetched jobs whose start time is kept until their ACK or FAIL; past it the oldest is forgotten
-#: (its execution is then counted without a time).
-MAX_INFLIGHT = 100_000
 #: Minute buckets kept for the Metrics page (24 hours).
 MINUTES_KEPT = 24 * 60
 _PRINTABLE = re.compile(r"[^\x00-\x1f\x7f]*")
@@ -82,10 +83,6 @@ class Labeller:
         return len(self._known)
 
 
-def _bump(counts: dict[Pair, int], key: Pair) -> None:
-    counts[key] = counts.get(key, 0) + 1
-
-
 @attrs.define(eq=False)
 class Recorder:
     """The per-job counts, execution times and minute buckets of one server."""
@@ -99,12 +96,10 @@ class Recorder:
     failed: dict[Pair, int] = attrs.field(factory=dict)
     #: (jobtype, outcome) → [count per bucket (the last is +Inf), sum of seconds].
     histograms: dict[Pair, list[float]] = attrs.field(factory=dict)
-    #: jid → (fetched at, queue label, jobtype label) for jobs fetched here.
-    inflight: dict[str, tuple[float, str, str]] = attrs.field(factory=dict)
     #: minute (Unix time // 60) → jobtype label → :data:`Minute` slots.
     minutes: dict[int, dict[str, Minute]] = attrs.field(factory=dict)
-    #: Called for every finished execution: (queue, jobtype, outcome, seconds or None).
-    listeners: list[Callable[[str, str, str, float | None], None]] = attrs.field(factory=list)
+    #: Called for every finished execution: (queue, jobtype, outcome, seconds).
+    listeners: list[Callable[[str, str, str, float], None]] = attrs.field(factory=list)
     _minute: int = -1
     _keys: dict[Pair, Pair] = attrs.field(factory=dict)
 
@@ -126,35 +121,29 @@ class Recorder:
 
     def on_fetched(self, job: Job) -> None:
         key = self.labels(job)
-        _bump(self.fetched, key)
-        inflight = self.inflight
-        if len(inflight) >= MAX_INFLIGHT:
-            del inflight[next(iter(inflight))]
-        inflight[job.jid] = (self.clock.now(), *key)
+        self.fetched[key] = self.fetched.get(key, 0) + 1
 
-    def on_finished(self, job: Job, outcome: str) -> None:
-        started = self.inflight.pop(job.jid, None)
-        key = self.labels(job) if started is None else (started[1], started[2])
-        _bump(self.acked if outcome == SUCCESS else self.failed, key)
-        seconds = None if started is None else max(0.0, self.clock.now() - started[0])
+    def on_finished(self, reservation: Reservation, job: Job, outcome: str) -> None:
+        key = self.labels(job)
+        counts = self.acked if outcome == SUCCESS else self.failed
+        counts[key] = counts.get(key, 0) + 1
+        seconds = max(0.0, self.clock.now() - reservation.reserved_at)
         self._observe(key[1], outcome, seconds)
         for listener in self.listeners:
             listener(key[0], key[1], outcome, seconds)
 
-    def _observe(self, jobtype: str, outcome: str, seconds: float | None) -> None:
-        slot = FIRST_BUCKET + bisect.bisect_left(BUCKETS, seconds) if seconds is not None else -1
+    def _observe(self, jobtype: str, outcome: str, seconds: float) -> None:
+        slot = bisect.bisect_left(BUCKETS, seconds)
         minute = self._minute_row(jobtype)
         minute[PROCESSED] += 1
         if outcome != SUCCESS:
             minute[FAILED] += 1
-        if seconds is None:
-            return
         minute[SECONDS] += seconds
-        minute[slot] += 1
+        minute[FIRST_BUCKET + slot] += 1
         histogram = self.histograms.get((jobtype, outcome))
         if histogram is None:
             histogram = self.histograms[(jobtype, outcome)] = [0.0] * (len(BUCKETS) + 2)
-        histogram[slot - FIRST_BUCKET] += 1
+        histogram[slot] += 1
         histogram[-1] += seconds
 
     def _minute_row(self, jobtype: str) -> Minute:
@@ -177,7 +166,7 @@ class Recorder:
 
 
 class MetricsMiddleware(JobMiddleware):
-    """Counts every push (as an observer), fetch, ACK and FAIL into a :class:`Recorder`."""
+    """Observes every push, fetch, ACK and FAIL into a :class:`Recorder`."""
 
     def __init__(self, recorder: Recorder) -> None:
         self.recorder = recorder
@@ -185,15 +174,12 @@ class MetricsMiddleware(JobMiddleware):
     def pushed(self, jobs: Sequence[Job]) -> None:
         self.recorder.on_pushed(jobs)
 
-    async def fetch(self, job: Job, call_next: Step) -> None:
-        await call_next(job)
+    def fetched(self, job: Job) -> None:
         self.recorder.on_fetched(job)
 
-    async def ack(self, job: Job, call_next: Step) -> None:
-        self.recorder.on_finished(job, SUCCESS)
-        await call_next(job)
+    def acked(self, reservation: Reservation) -> None:
+        self.recorder.on_finished(reservation, reservation.job, SUCCESS)
 
-    async def fail(self, job: Job, call_next: Step) -> None:
-        await call_next(job)
+    def failed(self, reservation: Reservation, job: Job) -> None:
         expired = job.failure is not None and job.failure.errtype == EXPIRED_ERRTYPE
-        self.recorder.on_finished(job, EXPIRED if expired else FAILURE)
+        self.recorder.on_finished(reservation, job, EXPIRED if expired else FAILURE)

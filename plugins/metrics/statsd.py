@@ -148,7 +148,7 @@ class Statsd:
 
     # -- what is sent ---------------------------------------------------------------------------
 
-    def on_finished(self, queue: str, jobtype: str, outcome: str, seconds: float | None) -> None:
+    def on_finished(self, queue: str, jobtype: str, outcome: str, seconds: float) -> None:
         """One job done: its lines, with the tags of its (queue, jobtype) formatted once."""
         suffix = self._job_tags.get((queue, jobtype))
         if suffix is None:
@@ -158,7 +158,7 @@ class Statsd:
         lines.append(f"{namespace}jobs.count:1|c{suffix}")
         if outcome != SUCCESS:
             lines.append(f"{namespace}jobs.failed:1|c{suffix}")
-        elif seconds is not None:
+        else:
             lines.append(f"{namespace}jobs.perform:{round(seconds * 1000, 6):g}|ms{suffix}")
         if len(lines) >= self.settings.buffer_size:
             self.flush()
