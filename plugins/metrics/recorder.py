@@ -101,6 +101,8 @@ class Recorder:
     #: Called for every finished execution: (queue, jobtype, outcome, seconds).
     listeners: list[Callable[[str, str, str, float], None]] = attrs.field(factory=list)
     _minute: int = -1
+    #: The current minute's rows (``minutes[_minute]``).
+    _rows: dict[str, Minute] = attrs.field(factory=dict)
     _keys: dict[Pair, Pair] = attrs.field(factory=dict)
 
     def labels(self, job: Job) -> Pair:
@@ -127,35 +129,33 @@ class Recorder:
         key = self.labels(job)
         counts = self.acked if outcome == SUCCESS else self.failed
         counts[key] = counts.get(key, 0) + 1
-        seconds = max(0.0, self.clock.now() - reservation.reserved_at)
-        self._observe(key[1], outcome, seconds)
+        now = self.clock.now()
+        seconds = max(0.0, now - reservation.reserved_at)
+        slot = bisect.bisect_left(BUCKETS, seconds)
+        histogram = self.histograms.get((key[1], outcome))
+        if histogram is None:
+            histogram = self.histograms[(key[1], outcome)] = [0.0] * (len(BUCKETS) + 2)
+        histogram[slot] += 1
+        histogram[-1] += seconds
+        row = self._minute_row(key[1], now)
+        row[PROCESSED] += 1
+        if outcome != SUCCESS:
+            row[FAILED] += 1
+        row[SECONDS] += seconds
+        row[FIRST_BUCKET + slot] += 1
         for listener in self.listeners:
             listener(key[0], key[1], outcome, seconds)
 
-    def _observe(self, jobtype: str, outcome: str, seconds: float) -> None:
-        slot = bisect.bisect_left(BUCKETS, seconds)
-        minute = self._minute_row(jobtype)
-        minute[PROCESSED] += 1
-        if outcome != SUCCESS:
-            minute[FAILED] += 1
-        minute[SECONDS] += seconds
-        minute[FIRST_BUCKET + slot] += 1
-        histogram = self.histograms.get((jobtype, outcome))
-        if histogram is None:
-            histogram = self.histograms[(jobtype, outcome)] = [0.0] * (len(BUCKETS) + 2)
-        histogram[slot] += 1
-        histogram[-1] += seconds
-
-    def _minute_row(self, jobtype: str) -> Minute:
-        minute = int(self.clock.now() // 60)
+    def _minute_row(self, jobtype: str, now: float) -> Minute:
+        minute = int(now // 60)
         if minute != self._minute:
             self._minute = minute
             for old in [m for m in self.minutes if m <= minute - MINUTES_KEPT]:
                 del self.minutes[old]
-        rows = self.minutes.setdefault(minute, {})
-        row = rows.get(jobtype)
+            self._rows = self.minutes.setdefault(minute, {})
+        row = self._rows.get(jobtype)
         if row is None:
-            row = rows[jobtype] = [0.0] * (FIRST_BUCKET + len(BUCKETS) + 1)
+            row = self._rows[jobtype] = [0.0] * (FIRST_BUCKET + len(BUCKETS) + 1)
         return row
 
     def window(self, minutes: int) -> Iterator[tuple[int, dict[str, Minute]]]:
