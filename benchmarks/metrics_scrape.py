@@ -53,7 +53,8 @@ async def main(args: argparse.Namespace) -> None:
     async with running_server(store, plugins=[("metrics", plugin)], toml=toml) as server:
         await fill(server, args.types, args.queues)
         state = plugin.state(server)
-        assert state is not None and state.port is not None
+        assert state is not None
+        assert state.port is not None
         timings, size = [], 0
         for _ in range(args.scrapes):
             seconds, size = await anyio.to_thread.run_sync(scrape, state.port)
