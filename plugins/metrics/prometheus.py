@@ -1,9 +1,11 @@
 """The Prometheus text exposition of one server, produced by ``prometheus_client``.
 
-A scrape reads a :class:`~.snapshot.Snapshot` (the store's numbers), then renders the families
-of :class:`FaktoryCollector` (the snapshot and the :class:`~.recorder.Recorder`'s counts) and
-``prometheus_client``'s process collector (CPU and memory) with ``generate_latest``. Nothing is
-registered globally and nothing runs on the job path. docs/metrics.md lists every name.
+A scrape reads a :class:`~.snapshot.Snapshot` (the store's numbers) and copies the
+:class:`~.recorder.Recorder`'s counts on the event loop, then renders, in a worker thread (a big
+scrape takes tens of milliseconds the loop keeps for clients), the families of
+:class:`FaktoryCollector` and ``prometheus_client``'s process collector (CPU and memory) with
+``generate_latest``. Nothing is registered globally and nothing runs on the job path.
+docs/metrics.md lists every name.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
+import anyio.to_thread
 from prometheus_client import ProcessCollector
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -21,7 +24,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 
-from faktory_core.plugins.metrics.recorder import BUCKETS, Pair, Recorder
+from faktory_core.plugins.metrics.recorder import BUCKETS, Counts, Pair, Recorder
 from faktory_core.plugins.metrics.snapshot import Snapshot, take_snapshot
 
 if TYPE_CHECKING:
@@ -55,9 +58,9 @@ def _name(raw: str) -> str:
 class FaktoryCollector:
     """The ``faktory_*`` families of one scrape."""
 
-    def __init__(self, snapshot: Snapshot, recorder: Recorder) -> None:
+    def __init__(self, snapshot: Snapshot, counts: Counts) -> None:
         self.snapshot = snapshot
-        self.recorder = recorder
+        self.recorder = counts
 
     def collect(self) -> Iterator[Metric]:
         yield from self._jobs()
@@ -149,8 +152,8 @@ class FaktoryCollector:
             "Distinct job types and queues the job metrics track (bounded; see docs/metrics.md).",
             labels=["label"],
         )
-        labels.add_metric(["jobtype"], len(self.recorder.jobtypes))
-        labels.add_metric(["queue"], len(self.recorder.queues))
+        labels.add_metric(["jobtype"], self.recorder.jobtypes)
+        labels.add_metric(["queue"], self.recorder.queues)
         yield labels
 
     def _plugin_counters(self) -> Iterator[Metric]:
@@ -203,11 +206,12 @@ class _Scrape:
             yield from collector.collect()
 
 
-def render(snapshot: Snapshot, recorder: Recorder) -> bytes:
-    """The exposition text for ``snapshot`` and ``recorder``'s counts."""
-    scrape = _Scrape([FaktoryCollector(snapshot, recorder), ProcessCollector(registry=None)])
+def render(snapshot: Snapshot, counts: Counts) -> bytes:
+    """The exposition text for ``snapshot`` and ``counts``."""
+    scrape = _Scrape([FaktoryCollector(snapshot, counts), ProcessCollector(registry=None)])
     return generate_latest(scrape)
 
 
 async def scrape(server: Server, recorder: Recorder) -> bytes:
-    return render(await take_snapshot(server), recorder)
+    snapshot = await take_snapshot(server)
+    return await anyio.to_thread.run_sync(render, snapshot, recorder.counts())

@@ -33,6 +33,7 @@ __all__ = [
     "MINUTES_KEPT",
     "OUTCOMES",
     "OVERFLOW",
+    "Counts",
     "Labeller",
     "MetricsMiddleware",
     "Minute",
@@ -40,7 +41,7 @@ __all__ = [
 ]
 
 #: Upper bounds (seconds) of the execution-time histogram's buckets; ``+Inf`` follows.
-BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
+BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0, 300.0, 1800.0)
 #: A job's outcome: ACKed, FAILed, or failed by the reaper when its reservation expired.
 SUCCESS, FAILURE, EXPIRED = "success", "failure", "expired"
 OUTCOMES = (SUCCESS, FAILURE, EXPIRED)
@@ -81,6 +82,19 @@ class Labeller:
 
     def __len__(self) -> int:
         return len(self._known)
+
+
+@attrs.frozen
+class Counts:
+    """A copy of a :class:`Recorder`'s counts, safe to read away from the event loop."""
+
+    pushed: dict[Pair, int]
+    fetched: dict[Pair, int]
+    acked: dict[Pair, int]
+    failed: dict[Pair, int]
+    histograms: dict[Pair, list[float]]
+    jobtypes: int
+    queues: int
 
 
 @attrs.define(eq=False)
@@ -157,6 +171,17 @@ class Recorder:
         if row is None:
             row = self._rows[jobtype] = [0.0] * (FIRST_BUCKET + len(BUCKETS) + 1)
         return row
+
+    def counts(self) -> Counts:
+        return Counts(
+            pushed=dict(self.pushed),
+            fetched=dict(self.fetched),
+            acked=dict(self.acked),
+            failed=dict(self.failed),
+            histograms={key: list(values) for key, values in self.histograms.items()},
+            jobtypes=len(self.jobtypes),
+            queues=len(self.queues),
+        )
 
     def window(self, minutes: int) -> Iterator[tuple[int, dict[str, Minute]]]:
         """The minute buckets of the last ``minutes`` minutes, oldest first."""
