@@ -2,7 +2,7 @@
 
 Built-in behaviour (Faktory's retry policy, password auth) is registered as plugins exactly like
 external ones. Plugins from the ``faktory_core`` entry-point group load only when named, except
-the defaults (memory store, web UI, cron), which load unless switched off.
+the defaults (memory store, web UI, cron, metrics), which load unless switched off.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ log = logging.getLogger("faktory_core.kernel")
 #: Always registered: the fallbacks that answer the factory hooks last.
 BUILTIN_PLUGINS: tuple[tuple[str, ModuleType], ...] = (("retry", retry), ("auth", auth))
 #: Loaded unless switched off with ``--no-plugin`` (skipped quietly if not installed).
-DEFAULT_PLUGINS = ("memory_store", "webui", "cron", "unique", "expiring")
+DEFAULT_PLUGINS = ("memory_store", "webui", "cron", "unique", "expiring", "metrics")
 STORE_HOOK = "faktory_core_make_store"
 OSS_DESCRIPTION = "Faktory"
 ENTERPRISE_DESCRIPTION = "Faktory Enterprise"

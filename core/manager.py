@@ -160,8 +160,11 @@ class Manager:
             await self.store.set_add(SortedSet.SCHEDULED, at, job)
         elif ready is not None:
             ready.append(job.stamped(job.created_at or stamp, stamp))
+            return
         else:
             await self.store.push(job.stamped(job.created_at or stamp, stamp))
+        for observe in self.chains.pushed:
+            observe((job,))
 
     async def push_bulk(self, items: Iterable[Any]) -> dict[str, str]:
         """PUSHB: each job checked and pushed on its own; returns jid → error text for the
@@ -194,6 +197,8 @@ class Manager:
             if failure is None:
                 try:
                     await self.store.push_many(chunk)
+                    for observe in self.chains.pushed:
+                        observe(chunk)
                     continue
                 except FaktoryError as exc:
                     failure = exc
@@ -214,10 +219,12 @@ class Manager:
             reservation = await self.store.fetch(queues, wid, now, max(deadline - now, 0.0))
             if reservation is None:
                 return None
-            if not self.chains.fetch or not self.chains.wants("fetch", reservation.job):
-                return reservation.job
-            job = await self._fetch_middleware(reservation.job)
+            job: Job | None = reservation.job
+            if self.chains.fetch and self.chains.wants("fetch", reservation.job):
+                job = await self._fetch_middleware(reservation.job)
             if job is not None:
+                for observe in self.chains.fetched:
+                    observe(job)
                 return job
 
     async def _fetch_middleware(self, job: Job) -> Job | None:
@@ -243,10 +250,11 @@ class Manager:
 
     async def ack(self, jid: str) -> Reservation | None:
         reservation = await self.store.ack(jid, self.clock.now())
-        if reservation is None or not self.chains.ack:
-            return reservation
-        if self.chains.wants("ack", reservation.job):
-            await Chains.run(self.chains.ack, reservation.job)
+        if reservation is not None:
+            for observe in self.chains.acked:
+                observe(reservation)
+            if self.chains.ack and self.chains.wants("ack", reservation.job):
+                await Chains.run(self.chains.ack, reservation.job)
         return reservation
 
     async def fail(self, info: FailInfo) -> None:
@@ -269,6 +277,9 @@ class Manager:
             settled = await self.store.settle_failure(
                 reservation.job.jid, outcome, now, expired_only=expired_only
             )
+            if settled:
+                for observe in self.chains.failed:
+                    observe(reservation, job)
 
         job = record_failure(reservation.job, info, now)
         if self.chains.fail and self.chains.wants("fail", job):

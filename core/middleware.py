@@ -12,15 +12,21 @@ The chains are composed once at start-up; a step nobody overrides costs nothing.
 that acts on some jobs only (those with an option set) says so in ``wants``: a job that no
 middleware of a chain wants skips that chain (and PUSHB keeps its bulk path for it). A job a
 fetch step discards is announced to every middleware's ``discarded``.
+
+Beside the steps, four plain observers, ``pushed``, ``fetched``, ``acked`` and ``failed``, see
+what happened once it has (synchronously, after every step), and cannot change or refuse it.
+They cost a function call, not a chain, and ``pushed`` keeps PUSHB's bulk path (a push step sends
+PUSHB's jobs through the chain one at a time): counting and timing belong there.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import attrs
 
-from faktory_core.model import Job
+from faktory_core.model import Job, Reservation
 
 __all__ = ["Chains", "JobMiddleware", "Step", "build_chains"]
 
@@ -55,8 +61,23 @@ class JobMiddleware:
         """Around FAIL, before the retry policy places the job (``job.failure`` is set)."""
         await call_next(job)
 
+    def pushed(self, jobs: Sequence[Job]) -> None:
+        """Observe jobs just placed in their queue or the scheduled set (one call per PUSH and
+        per PUSHB chunk)."""
+
+    def fetched(self, job: Job) -> None:
+        """Observe a job about to be sent to a worker (after the fetch steps)."""
+
+    def acked(self, reservation: Reservation) -> None:
+        """Observe an ACKed job with its reservation (``reserved_at`` is its FETCH's time)."""
+
+    def failed(self, reservation: Reservation, job: Job) -> None:
+        """Observe a job placed after FAIL or the reaper (``job.failure`` tells which), with the
+        reservation it had."""
+
 
 _STEPS = ("push", "fetch", "ack", "fail")
+_OBSERVERS = ("pushed", "fetched", "acked", "failed")
 
 
 async def _done(job: Job) -> None:
@@ -83,6 +104,11 @@ class Chains:
                 return True
         return False
 
+    pushed: tuple[Callable[[Sequence[Job]], None], ...] = ()
+    fetched: tuple[Callable[[Job], None], ...] = ()
+    acked: tuple[Callable[[Reservation], None], ...] = ()
+    failed: tuple[Callable[[Reservation, Job], None], ...] = ()
+
     @staticmethod
     async def run(
         steps: Sequence[Callable[[Job, Step], Awaitable[None]]], job: Job, last: Step = _done
@@ -102,18 +128,20 @@ class Chains:
 
 
 def build_chains(middlewares: Sequence[JobMiddleware]) -> Chains:
-    """Keep, for each step, only the middlewares that override it, outermost first."""
-    chains: dict[str, list[Callable[[Job, Step], Awaitable[None]]]] = {s: [] for s in _STEPS}
+    """Keep, for each step and observer, only the middlewares that override it, outermost
+    first."""
+    chains: dict[str, list[Any]] = {name: [] for name in (*_STEPS, *_OBSERVERS)}
     for middleware in middlewares:
-        for step in _STEPS:
-            if _overrides(middleware, step):
-                chains[step].append(getattr(middleware, step))
+        for name in chains:
+            if _overrides(middleware, name):
+                chains[name].append(getattr(middleware, name))
     wanted: dict[str, tuple[Callable[[Job], bool], ...]] = {
         s: tuple(m.wants for m in middlewares if _overrides(m, s)) for s in _STEPS
     }
     told = tuple(m.discarded for m in middlewares if _overrides(m, "discarded"))
-    push, fetch, ack, fail = (tuple(chains[step]) for step in _STEPS)
-    return Chains(push, fetch, ack, fail, wanted=wanted, discarded=told)
+    return Chains(
+        **{name: tuple(found) for name, found in chains.items()}, wanted=wanted, discarded=told
+    )
 
 
 def _overrides(middleware: JobMiddleware, name: str) -> bool:

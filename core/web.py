@@ -26,12 +26,26 @@ from litestar.response import Redirect, Template
 
 from faktory_core.server.app import Server
 
-__all__ = ["LAYOUT", "AnyRequest", "UiServer", "link", "page", "redirect", "script_name"]
+__all__ = [
+    "BARE",
+    "LAYOUT",
+    "PUBLIC",
+    "AnyRequest",
+    "UiServer",
+    "link",
+    "page",
+    "redirect",
+    "script_name",
+]
 
 #: The template a page extends to get the site layout (nav, summary bar, footer, styles).
 LAYOUT = "layout.html"
 #: Every request the UI handles (no user, auth or state types).
 AnyRequest = Request[Any, Any, Any]
+#: Handler ``opt`` keys the UI honours: ``{PUBLIC: True}`` serves a route without the UI's
+#: password; ``{BARE: True}`` skips the page chrome (summary bar) a plain endpoint does not need.
+PUBLIC = "webui_public"
+BARE = "webui_bare"
 #: How a handler asks for the server (the UI's app provides it as the dependency ``server``).
 UiServer = NamedDependency[Server]
 _PREFIX = re.compile(r"(/[A-Za-z0-9._~%!$&'()*+,;=:@-]+)+")
