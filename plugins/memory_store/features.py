@@ -10,13 +10,16 @@ from collections.abc import Callable
 from typing import Any
 
 from faktory_core.hookspecs import hookimpl
+from faktory_core.plugins.memory_store import tracking
 from faktory_core.plugins.memory_store.store import MemoryStore
 from faktory_core.store import Store
 
 __all__ = ["FEATURES", "faktory_core_feature_storage"]
 
 #: Feature name → builder of that feature's storage on this store.
-FEATURES: dict[str, Callable[[MemoryStore], Any]] = {}
+FEATURES: dict[str, Callable[[MemoryStore], Any]] = {
+    "track": tracking.MemoryTracking.on,
+}
 
 
 @hookimpl
