@@ -109,6 +109,7 @@ class Job:
     ``attrs.evolve(job, queue="other")`` (it is validated again). ``at`` takes a timezone-aware
     datetime or RFC 3339 text; ``delay`` (seconds or a timedelta) sets ``at`` from now. ``retry``
     and ``reserve_for`` left as None use the server's defaults (25 retries, 1800 s).
+    ``track=True`` asks the server to keep a tracking record (``custom.track``).
     """
 
     jobtype: str = attrs.field(validator=_check_jobtype)
@@ -134,7 +135,10 @@ class Job:
         reserve_for: int | None = None,
         backtrace: int | None = None,
         custom: Mapping[str, Any] | None = None,
+        track: bool = False,
     ) -> None:
+        if track:  # Enterprise job tracking: custom.track = 1 (docs/tracking.md)
+            custom = {**(custom or {}), "track": 1}
         if delay is not None:
             if at:
                 raise JobError("give either at or delay, not both")

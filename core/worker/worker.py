@@ -42,6 +42,7 @@ from faktory_core.model import WorkerState
 from faktory_core.worker.context import Clients, JobContext
 from faktory_core.worker.queues import QueueOrder, Strict, queue_order
 from faktory_core.worker.registry import MAX_BACKTRACE, Middleware, Registry, describe_failure
+from faktory_core.worker.reservation import Reservations
 from faktory_core.worker.threads import JobThreads
 
 __all__ = [
@@ -130,6 +131,8 @@ class Worker:
         self.wid = wid or secrets.token_hex(8)
         self.registry = Registry()
         self.registry.middleware.extend(middleware)
+        #: Extends running jobs' reservations (TRACK SET reserve_until), see .reservation.
+        self.reservations = Reservations()
         self.state = WorkerState.RUNNING
         #: Threads of plain jobs cancelled at shutdown that are still running on their own.
         self.abandoned_threads = 0
@@ -473,7 +476,9 @@ class _Run:
             self.job_scopes.add(scope)
             self.in_progress.add(jid)
             try:
-                report = await self.worker._execute(job)
+                assert self.worker._clients is not None
+                async with self.worker.reservations.kept(job, self.worker._clients):
+                    report = await self.worker._execute(job)
             finally:
                 self.job_scopes.discard(scope)
                 self.in_progress.discard(jid)
