@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from faktory_core.auth import Authenticator
     from faktory_core.clock import Clock
     from faktory_core.config import Config
+    from faktory_core.gate import FetchGate
     from faktory_core.middleware import JobMiddleware
     from faktory_core.retry import RetryPolicy
     from faktory_core.server.app import Server
@@ -108,6 +109,15 @@ def faktory_core_job_middleware(config: Config, clock: Clock) -> JobMiddleware |
 
     1:N: every plugin's middleware joins the chain, in pluggy's call order (``tryfirst`` runs
     outermost). Collected once at start-up into plain call chains.
+    """
+
+
+@hookspec
+def faktory_core_fetch_gate(server: Server) -> FetchGate | None:
+    """Contribute a gate that holds queues back at FETCH (see ``faktory_core.gate``).
+
+    1:N; the throttle plugin answers with its throttles. Collected once at start-up into the
+    manager; with no gate FETCH costs what it did.
     """
 
 

@@ -21,6 +21,7 @@ from faktory_core import auth, hookspecs, retry
 from faktory_core.auth import Authenticator
 from faktory_core.clock import Clock
 from faktory_core.config import Config
+from faktory_core.gate import FetchGate
 from faktory_core.middleware import Chains, JobMiddleware, build_chains
 from faktory_core.retry import RetryPolicy
 from faktory_core.store import Store
@@ -43,7 +44,7 @@ log = logging.getLogger("faktory_core.kernel")
 #: Always registered: the fallbacks that answer the factory hooks last.
 BUILTIN_PLUGINS: tuple[tuple[str, ModuleType], ...] = (("retry", retry), ("auth", auth))
 #: Loaded unless switched off with ``--no-plugin`` (skipped quietly if not installed).
-DEFAULT_PLUGINS = ("memory_store", "webui", "cron", "tracking")
+DEFAULT_PLUGINS = ("memory_store", "webui", "cron", "tracking", "throttle")
 STORE_HOOK = "faktory_core_make_store"
 OSS_DESCRIPTION = "Faktory"
 ENTERPRISE_DESCRIPTION = "Faktory Enterprise"
@@ -165,6 +166,10 @@ class Kernel:
             config=config, clock=clock
         )
         return build_chains([m for m in found if m is not None])
+
+    def fetch_gates(self, server: Server) -> tuple[FetchGate, ...]:
+        found = self.pm.hook.faktory_core_fetch_gate(server=server)
+        return tuple(gate for gate in reversed(found) if gate is not None)
 
     def commands(self, server: Server) -> dict[str, Handler]:
         table: dict[str, Handler] = {}

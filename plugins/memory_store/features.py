@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from faktory_core.hookspecs import hookimpl
-from faktory_core.plugins.memory_store import tracking
+from faktory_core.plugins.memory_store import throttle, tracking
 from faktory_core.plugins.memory_store.store import MemoryStore
 from faktory_core.store import Store
 
@@ -18,6 +18,7 @@ __all__ = ["FEATURES", "faktory_core_feature_storage"]
 
 #: Feature name → builder of that feature's storage on this store.
 FEATURES: dict[str, Callable[[MemoryStore], Any]] = {
+    "throttle": throttle.MemoryThrottle.on,
     "track": tracking.MemoryTracking.on,
 }
 
