@@ -261,6 +261,12 @@ class Manager:
                 return False
         return True
 
+    async def put_back(self, job: Job) -> None:
+        """A fetched job nobody received (its worker left): back at the head of its queue,
+        its throttle slot (if any) free again."""
+        await self.store.unreserve(job.jid)
+        await self._release(job)
+
     async def _release(self, job: Job) -> None:
         for gate in self.gates:
             await gate.release(job)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from faktory_core.hookspecs import hookimpl
 from faktory_core.plugins.memory_store import throttle, tracking
@@ -18,9 +19,11 @@ __all__ = ["FEATURES", "faktory_core_feature_storage"]
 
 #: Feature name → builder of that feature's storage on this store.
 FEATURES: dict[str, Callable[[MemoryStore], Any]] = {
-    "throttle": throttle.MemoryThrottle.on,
-    "track": tracking.MemoryTracking.on,
+    "throttle": throttle.MemoryThrottle,
+    "track": tracking.MemoryTracking,
 }
+#: The storage built for each (store, feature): servers sharing one MemoryStore share it too.
+_BUILT: WeakKeyDictionary[MemoryStore, dict[str, Any]] = WeakKeyDictionary()
 
 
 @hookimpl
@@ -28,4 +31,7 @@ def faktory_core_feature_storage(feature: str, store: Store) -> Any | None:
     build = FEATURES.get(feature)
     if build is None or not isinstance(store, MemoryStore):
         return None
-    return build(store)
+    built = _BUILT.setdefault(store, {})
+    if feature not in built:
+        built[feature] = build(store)
+    return built[feature]

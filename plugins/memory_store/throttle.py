@@ -8,7 +8,6 @@ queue can hand out up to twice its limit. One object per store (shared by server
 from __future__ import annotations
 
 from collections.abc import Sequence
-from weakref import WeakKeyDictionary
 
 import anyio
 
@@ -18,15 +17,6 @@ __all__ = ["MemoryThrottle"]
 
 
 class MemoryThrottle:
-    _per_store: WeakKeyDictionary[MemoryStore, MemoryThrottle] = WeakKeyDictionary()
-
-    @classmethod
-    def on(cls, store: MemoryStore) -> MemoryThrottle:
-        found = cls._per_store.get(store)
-        if found is None:
-            found = cls._per_store[store] = cls(store)
-        return found
-
     def __init__(self, store: MemoryStore) -> None:
         self._clock = store._clock
         self._slots: dict[str, dict[str, float]] = {}  # group → jid → expiry

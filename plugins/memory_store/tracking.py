@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from weakref import WeakKeyDictionary
 
 from faktory_core.plugins.memory_store.extensions import Extension
 from faktory_core.plugins.memory_store.store import MemoryStore
@@ -21,16 +20,7 @@ NAME = "track"
 
 
 class MemoryTracking:
-    """One per store object: servers sharing a MemoryStore (tests) share its records."""
-
-    _per_store: WeakKeyDictionary[MemoryStore, MemoryTracking] = WeakKeyDictionary()
-
-    @classmethod
-    def on(cls, store: MemoryStore) -> MemoryTracking:
-        found = cls._per_store.get(store)
-        if found is None:
-            found = cls._per_store[store] = cls(store)
-        return found
+    """Tracking records of one MemoryStore (built once per store by ``features``)."""
 
     def __init__(self, store: MemoryStore) -> None:
         #: jid → record (state, updated_at, expires, percent?, desc?), oldest change first.
