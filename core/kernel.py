@@ -195,6 +195,10 @@ class Kernel:
             name: text for templates in reversed(found) for name, text in (templates or {}).items()
         }
 
+    def web_job_progress(self, server: Server) -> list[Any]:
+        found = self.pm.hook.faktory_core_web_job_progress(server=server)
+        return [reader for reader in reversed(found) if reader is not None]
+
     def cron_entries(self, config: Config) -> list[Any]:
         found = self.pm.hook.faktory_core_cron_entries(config=config)
         return [entry for entries in reversed(found) for entry in entries or ()]

@@ -14,7 +14,7 @@ Plugins never import each other (``faktory_core.plugins.<other>``); a page goes 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
@@ -26,7 +26,16 @@ from litestar.response import Redirect, Template
 
 from faktory_core.server.app import Server
 
-__all__ = ["LAYOUT", "AnyRequest", "UiServer", "link", "page", "redirect", "script_name"]
+__all__ = [
+    "LAYOUT",
+    "AnyRequest",
+    "UiServer",
+    "job_progress",
+    "link",
+    "page",
+    "redirect",
+    "script_name",
+]
 
 #: The template a page extends to get the site layout (nav, summary bar, footer, styles).
 LAYOUT = "layout.html"
@@ -59,3 +68,17 @@ def page(template: str, **context: Any) -> Template:
     """A page: the template named ``template`` (the UI's own, or one a plugin contributed with
     ``faktory_core_web_templates``) rendered as HTML."""
     return Template(template_name=template, context=context, media_type=MediaType.HTML)
+
+
+async def job_progress(server: Server, jids: Sequence[str]) -> dict[str, Mapping[str, Any]]:
+    """jid → progress (``percent``, ``desc``, ``state``) from the plugins that track jobs
+    (``faktory_core_web_job_progress``); jobs nobody tracks are left out."""
+    readers = server.kernel.web_job_progress(server)
+    found: dict[str, Mapping[str, Any]] = {}
+    for jid in jids if readers else ():
+        for reader in readers:
+            progress = await reader(jid)
+            if progress is not None:
+                found[jid] = progress
+                break
+    return found

@@ -9,7 +9,8 @@ slot -- when every queue it names is full. docs/tracking.md tells the rest.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
 from faktory_core.config import Config
@@ -34,6 +35,9 @@ __all__ = [
     "faktory_core_fetch_gate",
     "faktory_core_reload",
     "faktory_core_startup",
+    "faktory_core_web_routes",
+    "faktory_core_web_tabs",
+    "faktory_core_web_templates",
     "gate_of",
 ]
 
@@ -77,3 +81,25 @@ def faktory_core_reload(server: Server, config: Config) -> None:
         log.error("throttles not reloaded, the running ones are kept: %s", exc)
         return
     log.info("throttles reloaded: %s", ", ".join(sorted(gate.throttles)) or "none")
+
+
+@hookimpl
+def faktory_core_web_routes(server: Server) -> Sequence[Any]:
+    from faktory_core.plugins.throttle.web import routes
+
+    gate = _GATES.get(server)
+    return [] if gate is None else routes(server, gate)
+
+
+@hookimpl
+def faktory_core_web_tabs(server: Server) -> Sequence[tuple[str, str]]:
+    from faktory_core.plugins.throttle.web import PAGE_PATH
+
+    return [("Throttles", PAGE_PATH)] if server in _GATES else []
+
+
+@hookimpl
+def faktory_core_web_templates(server: Server) -> Mapping[str, str]:
+    from faktory_core.plugins.throttle.web import PAGE, TEMPLATE
+
+    return {TEMPLATE: PAGE}

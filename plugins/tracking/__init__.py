@@ -7,8 +7,8 @@ keeps the records (the ``"track"`` feature storage, :class:`.storage.TrackStorag
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from faktory_core.clock import Clock
 from faktory_core.config import Config
@@ -29,6 +29,7 @@ __all__ = [
     "faktory_core_enterprise_features",
     "faktory_core_job_middleware",
     "faktory_core_startup",
+    "faktory_core_web_job_progress",
     "tracker_of",
 ]
 
@@ -64,3 +65,11 @@ def faktory_core_startup(server: Server) -> None:
     if tracker is not None:
         tracker.storage = server.kernel.feature_storage(FEATURE, server.store)
         tracker.manager = server.manager
+
+
+@hookimpl
+def faktory_core_web_job_progress(
+    server: Server,
+) -> Callable[[str], Awaitable[Mapping[str, Any] | None]] | None:
+    tracker = tracker_of(server)
+    return None if tracker is None else tracker.progress

@@ -192,6 +192,13 @@ class Tracker(JobMiddleware):
         record = await self._store().get(jid, self.clock.now())
         return replies.bulk(json.dumps(render(jid, record), separators=(",", ":")).encode())
 
+    async def progress(self, jid: str) -> dict[str, Any] | None:
+        """The web UI's view of a record (None: not tracked, or not started)."""
+        if self.storage is None:
+            return None
+        record = await self.storage.get(jid, self.clock.now())
+        return None if record is None else render(jid, record)
+
     async def set(self, update: TrackUpdate) -> None:
         """Extend the reservation (any reserved job), then store percent/desc (tracked jobs)."""
         assert self.manager is not None
