@@ -312,6 +312,7 @@ class _Run:
     async def main(self, handle_signals: bool, task_status: anyio.abc.TaskStatus[None]) -> None:
         async with anyio.create_task_group() as tg:
             self.threads = JobThreads(tg)
+            tg.start_soon(self.worker.reservations.run, name="faktory-core reservations")
             try:
                 await self.serve_in(tg, handle_signals, task_status)
             finally:
@@ -475,13 +476,14 @@ class _Run:
         with anyio.CancelScope() as scope:
             self.job_scopes.add(scope)
             self.in_progress.add(jid)
+            assert self.worker._clients is not None
+            self.worker.reservations.started(job, self.worker._clients)
             try:
-                assert self.worker._clients is not None
-                async with self.worker.reservations.kept(job, self.worker._clients):
-                    report = await self.worker._execute(job)
+                report = await self.worker._execute(job)
             finally:
                 self.job_scopes.discard(scope)
                 self.in_progress.discard(jid)
+                self.worker.reservations.finished(jid)
         return report if report is not None else self.shutdown_failure(job, started=True)
 
     async def fetch(self, conn: AsyncConnection) -> dict[str, Any] | None:

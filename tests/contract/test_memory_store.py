@@ -301,5 +301,6 @@ def test_public_names() -> None:
         "JournalSettings",
         "MemoryStore",
         "SnapshotError",
+        "faktory_core_feature_storage",
         "faktory_core_make_store",
     }

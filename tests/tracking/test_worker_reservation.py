@@ -176,3 +176,26 @@ async def test_ctx_track_reports_progress_async_and_sync(
         ("success", 75, "three quarters"),
     ]
     assert json.dumps(records)
+
+
+async def test_a_job_due_sooner_wakes_the_loop_to_sleep_less() -> None:
+    naps: list[float] = []
+    now = [1000.0]
+
+    async def nap(seconds: float) -> None:
+        naps.append(seconds)
+        await anyio.sleep_forever()
+
+    reservations = Reservations(clock=lambda: now[0], sleep=nap)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(reservations.run)
+        await anyio.wait_all_tasks_blocked()
+        assert naps == []  # nothing running: it waits, it does not sleep on a timer
+        reservations.started({"jid": "long", "reserve_for": 1800}, None)  # type: ignore[arg-type]
+        await anyio.wait_all_tasks_blocked()
+        reservations.started({"jid": "short", "reserve_for": 60}, None)  # type: ignore[arg-type]
+        await anyio.wait_all_tasks_blocked()
+        reservations.finished("short")
+        reservations.finished("long")
+        tg.cancel_scope.cancel()
+    assert naps == [900.0, 30.0]
