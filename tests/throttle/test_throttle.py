@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from faktory_core.clock import SystemClock
+from faktory_core.clock import FakeClock, SystemClock
 from faktory_core.config import Config, Timings
 from faktory_core.kernel import load_kernel
 from faktory_core.plugins import memory_store, redis_store, throttle
+from faktory_core.plugins.memory_store import MemoryStore
+from faktory_core.plugins.memory_store.throttle import MemoryThrottle
 from faktory_core.plugins.redis_store import RedisSettings, RedisStore
 from faktory_core.plugins.throttle import ThrottleConfigError, gate_of
 from faktory_core.plugins.throttle.config import parse_throttles
@@ -187,7 +190,7 @@ def test_a_bad_table_is_a_clear_error_at_start_up(table: dict[str, Any], message
             config,
             load_kernel(PLUGINS),
             SystemClock(),
-            store=memory_store.MemoryStore(SystemClock()),
+            store=MemoryStore(SystemClock()),
         )
 
 
@@ -254,3 +257,29 @@ def test_two_servers_never_hand_out_more_than_the_limit(two_servers: list[Server
     finally:
         one.close()
         other.close()
+
+
+async def test_memory_slots_survive_a_restart_until_released_or_timed_out(
+    tmp_path: Path,
+) -> None:
+    clock = FakeClock()
+    path = tmp_path / "memory_store.json"
+    store = MemoryStore(clock, path=path)
+    await store.open()
+    slots = MemoryThrottle(store)
+    now = clock.now()
+    assert await slots.take("q", "a", 2, now, now + 60)
+    assert await slots.take("q", "b", 2, now, now + 30)
+    assert not await slots.take("q", "c", 2, now, now + 60)
+    assert await slots.release("b")
+    await store.close()
+    store = MemoryStore(clock, path=path)
+    await store.open()
+    again = MemoryThrottle(store)
+    assert await again.taken(["q"], now) == [1]
+    assert await again.take("q", "c", 2, now, now + 60)
+    assert not await again.take("q", "d", 2, now, now + 60)
+    assert await again.taken(["q"], now + 60) == [0]  # both timed out
+    await store.flush()
+    assert not await again.release("c")
+    await store.close()
