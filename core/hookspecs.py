@@ -17,7 +17,7 @@ noted); the hot path never goes through pluggy.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from faktory_core.auth import Authenticator
     from faktory_core.clock import Clock
     from faktory_core.config import Config
+    from faktory_core.gate import FetchGate
     from faktory_core.middleware import JobMiddleware
     from faktory_core.retry import RetryPolicy
     from faktory_core.server.app import Server
@@ -111,6 +112,15 @@ def faktory_core_job_middleware(config: Config, clock: Clock) -> JobMiddleware |
     """
 
 
+@hookspec
+def faktory_core_fetch_gate(server: Server) -> FetchGate | None:
+    """Contribute a gate that holds queues back at FETCH (see ``faktory_core.gate``).
+
+    1:N; the throttle plugin answers with its throttles. Collected once at start-up into the
+    manager; with no gate FETCH costs what it did.
+    """
+
+
 # -- protocol commands ---------------------------------------------------------------------------
 
 
@@ -161,6 +171,18 @@ def faktory_core_web_templates(server: Server) -> Mapping[str, str] | None:
     1:N; consumed by the ``webui`` plugin, which adds them to its template loader at start-up,
     so each is compiled once and may extend ``faktory_core.web.LAYOUT``. A handler renders one
     with ``faktory_core.web.page(name, **context)``. The cron plugin's page comes this way.
+    """
+
+
+@hookspec
+def faktory_core_web_job_progress(
+    server: Server,
+) -> Callable[[str], Awaitable[Mapping[str, Any] | None]] | None:
+    """Contribute a reader of a job's progress for the web UI: ``async (jid) -> {"percent":
+    ..., "desc": ..., "state": ...}`` or None when it knows nothing of the job.
+
+    1:N; the ``tracking`` plugin answers with its records. The UI asks each reader in turn
+    (``faktory_core.web.job_progress``) for the Busy page's jobs and a job's page.
     """
 
 

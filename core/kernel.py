@@ -21,6 +21,7 @@ from faktory_core import auth, hookspecs, retry
 from faktory_core.auth import Authenticator
 from faktory_core.clock import Clock
 from faktory_core.config import Config
+from faktory_core.gate import FetchGate
 from faktory_core.middleware import Chains, JobMiddleware, build_chains
 from faktory_core.retry import RetryPolicy
 from faktory_core.store import Store
@@ -43,7 +44,16 @@ log = logging.getLogger("faktory_core.kernel")
 #: Always registered: the fallbacks that answer the factory hooks last.
 BUILTIN_PLUGINS: tuple[tuple[str, ModuleType], ...] = (("retry", retry), ("auth", auth))
 #: Loaded unless switched off with ``--no-plugin`` (skipped quietly if not installed).
-DEFAULT_PLUGINS = ("memory_store", "webui", "cron", "unique", "expiring", "metrics")
+DEFAULT_PLUGINS = (
+    "memory_store",
+    "webui",
+    "cron",
+    "unique",
+    "expiring",
+    "metrics",
+    "tracking",
+    "throttle",
+)
 STORE_HOOK = "faktory_core_make_store"
 OSS_DESCRIPTION = "Faktory"
 ENTERPRISE_DESCRIPTION = "Faktory Enterprise"
@@ -166,6 +176,10 @@ class Kernel:
         )
         return build_chains([m for m in found if m is not None])
 
+    def fetch_gates(self, server: Server) -> tuple[FetchGate, ...]:
+        found = self.pm.hook.faktory_core_fetch_gate(server=server)
+        return tuple(gate for gate in reversed(found) if gate is not None)
+
     def commands(self, server: Server) -> dict[str, Handler]:
         table: dict[str, Handler] = {}
         # pluggy calls the last registered first; apply in registration order instead.
@@ -189,6 +203,10 @@ class Kernel:
         return {
             name: text for templates in reversed(found) for name, text in (templates or {}).items()
         }
+
+    def web_job_progress(self, server: Server) -> list[Any]:
+        found = self.pm.hook.faktory_core_web_job_progress(server=server)
+        return [reader for reader in reversed(found) if reader is not None]
 
     def cron_entries(self, config: Config) -> list[Any]:
         found = self.pm.hook.faktory_core_cron_entries(config=config)

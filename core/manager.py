@@ -18,6 +18,7 @@ import attrs
 from faktory_core.clock import Clock
 from faktory_core.config import Timings
 from faktory_core.errors import Discard, FaktoryError, InvalidJob, StoreError, messages
+from faktory_core.gate import FetchGate
 from faktory_core.middleware import Chains
 from faktory_core.model import (
     DEAD_TTL,
@@ -135,6 +136,8 @@ class Manager:
     clock: Clock
     timings: Timings = attrs.field(factory=Timings)
     chains: Chains = attrs.field(factory=Chains)
+    #: Plugins' fetch gates (queue throttles); none: FETCH as before.
+    gates: tuple[FetchGate, ...] = ()
 
     # -- push -----------------------------------------------------------------------------------
 
@@ -214,6 +217,8 @@ class Manager:
             raise FaktoryError(messages.FETCH_NO_QUEUE)
         # A quiet or terminated wid: the store answers None after the timeout (Store.fetch).
         deadline = self.clock.now() + (self.timings.fetch_block if wait else 0.0)
+        if self.gates:
+            return await self._gated_fetch(queues, wid, deadline)
         while True:
             now = self.clock.now()
             reservation = await self.store.fetch(queues, wid, now, max(deadline - now, 0.0))
@@ -226,6 +231,52 @@ class Manager:
                 for observe in self.chains.fetched:
                     observe(job)
                 return job
+
+    async def _gated_fetch(self, queues: Sequence[str], wid: str, deadline: float) -> Job | None:
+        """FETCH through the gates (core/gate.py): skip closed queues, put back a job no slot
+        was left for and try the next queue, wait on the gates when every queue is closed."""
+        skipped: set[str] = set()
+        while True:
+            now = self.clock.now()
+            remaining = max(deadline - now, 0.0)
+            shut = set(skipped)
+            for gate in self.gates:
+                shut.update(await gate.closed(queues, wid))
+            open_queues = [name for name in queues if name not in shut]
+            if not open_queues:
+                if remaining <= 0:
+                    return None
+                await self.gates[0].wait(queues, remaining)
+                skipped.clear()
+                continue
+            reservation = await self.store.fetch(open_queues, wid, now, remaining)
+            if reservation is None:
+                return None
+            if not await self._admit(reservation):
+                await self.store.unreserve(reservation.job.jid)
+                skipped.add(reservation.job.queue)
+                continue
+            job = await self._fetch_middleware(reservation.job)
+            if job is not None:
+                return job
+
+    async def _admit(self, reservation: Reservation) -> bool:
+        for index, gate in enumerate(self.gates):
+            if not await gate.admit(reservation):
+                for taken in self.gates[:index]:
+                    await taken.release(reservation.job)
+                return False
+        return True
+
+    async def put_back(self, job: Job) -> None:
+        """A fetched job nobody received (its worker left): back at the head of its queue,
+        its throttle slot (if any) free again."""
+        await self.store.unreserve(job.jid)
+        await self._release(job)
+
+    async def _release(self, job: Job) -> None:
+        for gate in self.gates:
+            await gate.release(job)
 
     async def _fetch_middleware(self, job: Job) -> Job | None:
         """Run fetch middleware: Discard drops the job (None: fetch the next one); any other
@@ -242,15 +293,19 @@ class Manager:
             await self.store.release(job.jid)
             for tell in self.chains.discarded:
                 await tell(job, exc.message)
+            await self._release(job)
             return None
         except FaktoryError:
             await self.store.unreserve(job.jid)
+            await self._release(job)
             raise
         return delivered
 
     async def ack(self, jid: str) -> Reservation | None:
         reservation = await self.store.ack(jid, self.clock.now())
         if reservation is not None:
+            if self.gates:
+                await self._release(reservation.job)
             for observe in self.chains.acked:
                 observe(reservation)
             if self.chains.ack and self.chains.wants("ack", reservation.job):
@@ -286,6 +341,8 @@ class Manager:
             await Chains.run(self.chains.fail, job, place)
         else:
             await place(job)
+        if settled and self.gates:
+            await self._release(reservation.job)
         return settled
 
     async def reap_reservations(self) -> int:

@@ -14,7 +14,7 @@ Plugins never import each other (``faktory_core.plugins.<other>``); a page goes 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
@@ -32,6 +32,7 @@ __all__ = [
     "PUBLIC",
     "AnyRequest",
     "UiServer",
+    "job_progress",
     "link",
     "page",
     "redirect",
@@ -73,3 +74,17 @@ def page(template: str, **context: Any) -> Template:
     """A page: the template named ``template`` (the UI's own, or one a plugin contributed with
     ``faktory_core_web_templates``) rendered as HTML."""
     return Template(template_name=template, context=context, media_type=MediaType.HTML)
+
+
+async def job_progress(server: Server, jids: Sequence[str]) -> dict[str, Mapping[str, Any]]:
+    """jid → progress (``percent``, ``desc``, ``state``) from the plugins that track jobs
+    (``faktory_core_web_job_progress``); jobs nobody tracks are left out."""
+    readers = server.kernel.web_job_progress(server)
+    found: dict[str, Mapping[str, Any]] = {}
+    for jid in jids if readers else ():
+        for reader in readers:
+            progress = await reader(jid)
+            if progress is not None:
+                found[jid] = progress
+                break
+    return found

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import Iterable, Sequence
 from types import TracebackType
+from typing import Any
 
 from faktory_core.client import _sink, commands
 from faktory_core.client.commands import MutateCommand, MutateTarget
@@ -132,6 +133,22 @@ class Client:
         request = commands.mutate(cmd, target, jobtype=jobtype, regexp=regexp, jids=jids)
         self._pool.execute(request)
 
+    def track(self, jid: str) -> dict[str, Any]:
+        """The job's tracking record (Enterprise ``TRACK GET``, docs/tracking.md)."""
+        return self._pool.execute(commands.track_get(jid))
+
+    def track_set(
+        self,
+        jid: str,
+        percent: int | None = None,
+        desc: str | None = None,
+        *,
+        reserve_until: str = "",
+    ) -> None:
+        """Report a tracked job's progress and/or keep a reserved job until ``reserve_until``
+        (RFC 3339) with ``TRACK SET``; None keeps the stored value."""
+        self._pool.execute(commands.track_set(jid, percent, desc, reserve_until))
+
 
 class AsyncClient:
     """The anyio client: the same methods as :class:`Client`, awaited.
@@ -211,3 +228,16 @@ class AsyncClient:
     ) -> None:
         request = commands.mutate(cmd, target, jobtype=jobtype, regexp=regexp, jids=jids)
         await self._pool.execute(request)
+
+    async def track(self, jid: str) -> dict[str, Any]:
+        return await self._pool.execute(commands.track_get(jid))
+
+    async def track_set(
+        self,
+        jid: str,
+        percent: int | None = None,
+        desc: str | None = None,
+        *,
+        reserve_until: str = "",
+    ) -> None:
+        await self._pool.execute(commands.track_set(jid, percent, desc, reserve_until))

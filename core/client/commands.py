@@ -51,6 +51,8 @@ __all__ = [
     "queue_pause",
     "queue_remove",
     "queue_resume",
+    "track_get",
+    "track_set",
 ]
 
 T = TypeVar("T")
@@ -230,3 +232,25 @@ def beat(wid: str, rss_kb: int, current_state: str = "") -> Request[str]:
     if current_state:
         payload["current_state"] = current_state
     return Request(encode_json_command("BEAT", payload), _state, retry=True)
+
+
+# -- job tracking (Faktory Enterprise, docs/tracking.md) ----------------------------------------
+
+
+def track_get(jid: str) -> Request[dict[str, Any]]:
+    """TRACK GET: the job's tracking record (``state`` ``unknown`` for untracked jobs)."""
+    return Request(encode_command("TRACK", "GET", jid), _json_object, retry=True)
+
+
+def track_set(
+    jid: str, percent: int | None = None, desc: str | None = None, reserve_until: str = ""
+) -> Request[None]:
+    """TRACK SET: progress of a tracked job and/or a later reservation deadline (RFC 3339)."""
+    payload: dict[str, Any] = {"jid": jid}
+    if percent is not None:
+        payload["percent"] = percent
+    if desc is not None:
+        payload["desc"] = desc
+    if reserve_until:
+        payload["reserve_until"] = reserve_until
+    return Request(encode_json_command("TRACK SET", payload), _ok, retry=True)

@@ -112,6 +112,7 @@ class Job:
     and ``reserve_for`` left as None use the server's defaults (25 retries, 1800 s).
     ``unique_for``/``unique_until`` and ``expires_in``/``expires_at`` are the Enterprise options
     (docs/enterprise.md), sent in ``custom``.
+    ``track=True`` asks the server to keep a tracking record (``custom.track``).
     """
 
     jobtype: str = attrs.field(validator=_check_jobtype)
@@ -141,9 +142,12 @@ class Job:
         unique_until: str | None = None,
         expires_in: float | timedelta | None = None,
         expires_at: datetime | str | None = None,
+        track: bool = False,
     ) -> None:
         custom = with_options(custom, unique_for=unique_for, unique_until=unique_until,
                               expires_in=expires_in, expires_at=expires_at)  # fmt: skip
+        if track:  # Enterprise job tracking: custom.track = 1 (docs/tracking.md)
+            custom = {**(custom or {}), "track": 1}
         if delay is not None:
             if at:
                 raise JobError("give either at or delay, not both")

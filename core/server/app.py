@@ -104,6 +104,7 @@ class Server:
             kernel=kernel,
             authenticator=kernel.authenticator(config),
         )
+        manager.gates = kernel.fetch_gates(server)
         server.table = {**build_table(server), **kernel.commands(server)}
         return server
 

@@ -119,7 +119,7 @@ def build_table(server: Server) -> dict[str, Handler]:
         if job is None:
             job = await session.waiting(manager.fetch(queues, session.wid))
             if job is not None and session.gone:
-                await manager.store.unreserve(job.jid)
+                await manager.put_back(job)
                 return CLOSE
         if job is None:
             return replies.NULL

@@ -140,6 +140,14 @@ class JobContext:
             )
         return self._clients.client
 
+    async def track(self, percent: int | None = None, desc: str | None = None) -> None:
+        """Report progress of a job pushed with ``track=True`` (``await`` it; docs/tracking.md)."""
+        await self.client.track_set(self.jid, percent, desc)
+
+    def track_sync(self, percent: int | None = None, desc: str | None = None) -> None:
+        """:meth:`track` for plain (threaded) jobs."""
+        self.sync_client.track_set(self.jid, percent, desc)
+
 
 _current: ContextVar[JobContext] = ContextVar("faktory_core_current_job")
 

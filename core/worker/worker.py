@@ -55,6 +55,7 @@ from faktory_core.worker.outcomes import (
 )
 from faktory_core.worker.queues import QueueOrder, Strict, queue_order
 from faktory_core.worker.registry import MAX_BACKTRACE, Middleware, Registry, describe_failure
+from faktory_core.worker.reservation import Reservations
 from faktory_core.worker.running import RunningJob, returned_after_expiry
 from faktory_core.worker.threads import JobThreads
 
@@ -172,6 +173,8 @@ class Worker:
         self.wid = wid or secrets.token_hex(8)
         self.registry = Registry()
         self.registry.middleware.extend(middleware)
+        #: Extends running jobs' reservations (TRACK SET reserve_until), see .reservation.
+        self.reservations = Reservations()
         self.state = WorkerState.RUNNING
         #: Threads of plain jobs cancelled at shutdown that are still running on their own.
         self.abandoned_threads = 0
@@ -474,6 +477,7 @@ class _Run:
             async with anyio.create_task_group() as tg:
                 threads = worker._threads = JobThreads(tg)
                 tg.start_soon(self.quiet_hooks)
+                tg.start_soon(worker.reservations.run, name="faktory-core reservations")
                 try:
                     await self.serve_in(tg, handle_signals, task_status)
                     await self.quiet_hooks_done.wait()
@@ -671,10 +675,13 @@ class _Run:
         if running.reservation_too_short():
             self.warn_short_reservation(running)
         report: Report | None = None
+        assert self.worker._clients is not None
+        self.worker.reservations.started(job, self.worker._clients)
         try:
             with running.scope:
                 report = await self.worker._execute(job)
         finally:
+            self.worker.reservations.finished(jid)
             if self.running.get(jid) is running:
                 del self.running[jid]
         if running.timed_out:

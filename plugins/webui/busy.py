@@ -14,6 +14,7 @@ from litestar.response import Redirect, Template
 
 from faktory_core.model import WorkerState
 from faktory_core.plugins.webui.helpers import AnyRequest, UiServer, bad_request, page, redirect
+from faktory_core.web import job_progress
 
 __all__ = ["BusyController"]
 
@@ -28,7 +29,8 @@ class BusyController(Controller):
         workers = sorted(await server.store.workers(), key=lambda w: (w.hostname, w.pid, w.wid))
         jobs = sorted(await server.store.reservations(), key=lambda r: r.reserved_at)
         busy = Counter(reservation.wid for reservation in jobs)
-        return page("busy.html", workers=workers, jobs=jobs, busy=busy)
+        progress = await job_progress(server, [reservation.job.jid for reservation in jobs])
+        return page("busy.html", workers=workers, jobs=jobs, busy=busy, progress=progress)
 
     @post("/")
     async def signal(self, request: AnyRequest, server: UiServer) -> Redirect:

@@ -34,6 +34,7 @@ from faktory_core.plugins.webui.helpers import (
     redirect,
 )
 from faktory_core.server.app import Server
+from faktory_core.web import job_progress
 
 __all__ = ["MorgueController", "RetriesController", "ScheduledController", "entry_path"]
 
@@ -105,7 +106,8 @@ class SetController(Controller):
         found = await server.store.set_get(self.which, entry_key(request, self.path, key))
         if found is None:
             return Redirect(link(request, self.path), status_code=HTTP_307_TEMPORARY_REDIRECT)
-        context = self._context(request) | {"entry": found, "job": found.job}
+        progress = (await job_progress(server, [found.job.jid])).get(found.job.jid)
+        context = self._context(request) | {"entry": found, "job": found.job, "progress": progress}
         return page("job.html", **context)
 
     @post("/{key:path}")

@@ -47,7 +47,7 @@ HOOKS = _hooks()
 def test_the_hookspecs_are_found():
     assert "faktory_core_make_store" in HOOKS
     assert HOOKS["faktory_core_reload"] == ["server", "config"]
-    assert len(HOOKS) == 14
+    assert len(HOOKS) == 16
 
 
 @pytest.mark.parametrize(("hook", "args"), sorted(HOOKS.items()))

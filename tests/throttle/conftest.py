@@ -1,0 +1,5 @@
+"""The tracking tests' fixtures serve these tests too."""
+
+from ..tracking.conftest import connect  # noqa: TID252
+
+__all__ = ["connect"]
