@@ -43,7 +43,7 @@ log = logging.getLogger("faktory_core.kernel")
 #: Always registered: the fallbacks that answer the factory hooks last.
 BUILTIN_PLUGINS: tuple[tuple[str, ModuleType], ...] = (("retry", retry), ("auth", auth))
 #: Loaded unless switched off with ``--no-plugin`` (skipped quietly if not installed).
-DEFAULT_PLUGINS = ("memory_store", "webui", "cron")
+DEFAULT_PLUGINS = ("memory_store", "webui", "cron", "batch")
 STORE_HOOK = "faktory_core_make_store"
 OSS_DESCRIPTION = "Faktory"
 ENTERPRISE_DESCRIPTION = "Faktory Enterprise"

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from faktory_core.hookspecs import hookimpl
+from faktory_core.plugins.redis_store.batch import build as build_batches
 from faktory_core.plugins.redis_store.store import RedisStore
 from faktory_core.store import Store
 
@@ -17,6 +18,7 @@ __all__ = ["FEATURES", "faktory_core_feature_storage"]
 
 #: Feature name → builder of that feature's storage on this store.
 FEATURES: dict[str, Callable[[RedisStore], Any]] = {}
+FEATURES["batch"] = build_batches
 
 
 @hookimpl
