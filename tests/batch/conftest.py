@@ -53,6 +53,7 @@ class Running:
     store: Store
     clock: FakeClock
     stack: ExitStack
+    plugin: BatchPlugin
 
     def conn(self) -> FwpSocket:
         conn = FwpSocket.open(self.thread.port)  # no wid: clock jumps reap no worker
@@ -78,12 +79,13 @@ def start_server(
     else:
         assert redis is not None
         store, module = RedisStore(clock, RedisSettings(url=redis.url)), redis_store
-    plugins = [(kind + "_store", module), ("batch", BatchPlugin())]
+    plugin = BatchPlugin()
+    plugins = [(kind + "_store", module), ("batch", plugin)]
     thread = ServerThread(
         store, clock=clock, timings=Timings(handshake=0.3), plugins=plugins, **config
     )
     stack.enter_context(thread)
-    running = Running(thread, store, clock, stack)
+    running = Running(thread, store, clock, stack, plugin)
     stack.callback(running.advance, Timings().fetch_block + 1)
     return running
 
