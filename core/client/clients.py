@@ -9,8 +9,10 @@ from __future__ import annotations
 import ssl
 from collections.abc import Iterable, Sequence
 from types import TracebackType
+from typing import Any
 
 from faktory_core.client import _sink, commands
+from faktory_core.client.batch import AsyncBatch, Batch, BatchStatus, batch_status, definition
 from faktory_core.client.commands import MutateCommand, MutateTarget
 from faktory_core.client.info import Info
 from faktory_core.client.job import Job
@@ -132,6 +134,19 @@ class Client:
         request = commands.mutate(cmd, target, jobtype=jobtype, regexp=regexp, jids=jids)
         self._pool.execute(request)
 
+    # -- batches (docs/batches.md) ----------------------------------------------------------
+    def batch(self, **kwargs: Any) -> Batch:
+        """``with client.batch(description=..., success=Job(...), complete=Job(...))``;
+        ``parent_bid=`` makes a child batch. Commits when the block ends without error."""
+        return Batch(self, definition(**kwargs))
+
+    def open_batch(self, bid: str) -> Batch:
+        """``with client.open_batch(bid) as batch:`` adds members to an existing batch."""
+        return Batch(self, None, bid)
+
+    def batch_status(self, bid: str) -> BatchStatus:
+        return self._pool.execute(batch_status(bid))
+
 
 class AsyncClient:
     """The anyio client: the same methods as :class:`Client`, awaited.
@@ -211,3 +226,14 @@ class AsyncClient:
     ) -> None:
         request = commands.mutate(cmd, target, jobtype=jobtype, regexp=regexp, jids=jids)
         await self._pool.execute(request)
+
+    # -- batches (docs/batches.md) ----------------------------------------------------------
+    def batch(self, **kwargs: Any) -> AsyncBatch:
+        """``async with client.batch(description=..., success=Job(...))``; see Client.batch."""
+        return AsyncBatch(self, definition(**kwargs))
+
+    def open_batch(self, bid: str) -> AsyncBatch:
+        return AsyncBatch(self, None, bid)
+
+    async def batch_status(self, bid: str) -> BatchStatus:
+        return await self._pool.execute(batch_status(bid))

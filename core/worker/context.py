@@ -11,6 +11,8 @@ from typing import Any
 import anyio.to_thread
 
 from faktory_core.client import AsyncClient, Client, Settings
+from faktory_core.client.batch import AsyncBatch, Batch
+from faktory_core.worker import batch as _batch
 
 __all__ = ["Clients", "JobContext", "current_job"]
 
@@ -103,6 +105,19 @@ class JobContext:
     def sync_client(self) -> Client:
         """For plain (threaded) jobs: ``ctx.sync_client.push(Job(...))``."""
         return self._clients.client
+
+    @property
+    def batch(self) -> _batch.JobBatch | None:
+        """The job's batch ids (``bid``, ``callback_bid``, ``parent_bid``), None outside one."""
+        return _batch.job_batch(self.custom)
+
+    def open_batch(self) -> AsyncBatch:
+        """``async with ctx.open_batch() as batch:`` adds jobs to this job's batch."""
+        return _batch.open_async(self.custom, self.client)
+
+    def open_batch_sync(self) -> Batch:
+        """The same for plain (threaded) jobs: ``with ctx.open_batch_sync() as batch:``."""
+        return _batch.open_sync(self.custom, self.sync_client)
 
 
 _current: ContextVar[JobContext] = ContextVar("faktory_core_current_job")
