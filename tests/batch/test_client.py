@@ -8,6 +8,7 @@ import anyio
 import pytest
 
 from faktory_core.client import AsyncClient, Client, Job, Settings
+from faktory_core.client.batch import Batch
 from faktory_core.client.errors import ServerError
 from faktory_core.worker.batch import NotInBatch
 from faktory_core.worker.context import Clients, JobContext
@@ -50,9 +51,9 @@ def test_blocking_client_batch(serve: Callable[..., Running]) -> None:
 def test_block_that_raises_does_not_commit(serve: Callable[..., Running]) -> None:
     server = serve()
     with Client(url(server)) as client:
-        with pytest.raises(RuntimeError), client.batch(complete=Job("Done")) as batch:
-            batch.push(Job("Row"))
-            raise RuntimeError("producer failed")
+        batch = client.batch(complete=Job("Done"))
+        with pytest.raises(RuntimeError, match="producer failed"):
+            produce(batch)
         drain_and_ack(server, 1)
         assert client.batch_status(batch.bid).complete_st == ""
         with pytest.raises(ServerError, match="No such batch b-nope"):
@@ -112,3 +113,9 @@ def test_job_context_opens_its_own_batch(serve: Callable[..., Running]) -> None:
     with pytest.raises(NotInBatch):
         outside.open_batch()
     anyio.run(clients.aclose)
+
+
+def produce(batch: Batch) -> None:
+    with batch:
+        batch.push(Job("Row"))
+        raise RuntimeError("producer failed")
