@@ -35,11 +35,11 @@ def test_python_examples_run(serve: Callable[..., Running]) -> None:
     with contextlib.redirect_stdout(out):
         for title, source in (("client", client_example), ("nested", nested_example)):
             code = compile(pointed_at(source, server.thread.port), f"batches.md {title}", "exec")
-            exec(code, shared)  # noqa: S102
+            exec(code, shared)
     assert out.getvalue().splitlines() == ["3 3  ", "True"]
 
     namespace: dict[str, object] = {"__name__": "__doc__"}
-    exec(compile(job_example, "batches.md job", "exec"), namespace)  # noqa: S102
+    exec(compile(job_example, "batches.md job", "exec"), namespace)
     member = fetch(server.conn())
     assert member is not None
     url = f"tcp://127.0.0.1:{server.thread.port}"
