@@ -13,7 +13,7 @@ one process register an instance each.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
 from faktory_core.clock import Clock
@@ -34,6 +34,9 @@ __all__ = [
     "faktory_core_enterprise_features",
     "faktory_core_job_middleware",
     "faktory_core_startup",
+    "faktory_core_web_routes",
+    "faktory_core_web_tabs",
+    "faktory_core_web_templates",
     "service_for",
 ]
 
@@ -72,6 +75,24 @@ class BatchPlugin:
         return {"BATCH": batch}
 
     @hookimpl
+    def faktory_core_web_routes(self, server: Server) -> Sequence[Any]:
+        from faktory_core.plugins.batch.web import routes
+
+        return routes(self.service, server)
+
+    @hookimpl
+    def faktory_core_web_tabs(self, server: Server) -> Sequence[tuple[str, str]]:
+        from faktory_core.plugins.batch.web import TAB
+
+        return [TAB]
+
+    @hookimpl
+    def faktory_core_web_templates(self, server: Server) -> Mapping[str, str]:
+        from faktory_core.plugins.batch.web import templates
+
+        return templates()
+
+    @hookimpl
     def faktory_core_startup(self, server: Server) -> None:
         service = self._services.get(server)
         if service is not None:
@@ -104,3 +125,18 @@ def faktory_core_commands(server: Server) -> Mapping[str, Handler]:
 @hookimpl
 def faktory_core_startup(server: Server) -> None:
     _plugin.faktory_core_startup(server)
+
+
+@hookimpl
+def faktory_core_web_routes(server: Server) -> Sequence[Any]:
+    return _plugin.faktory_core_web_routes(server)
+
+
+@hookimpl
+def faktory_core_web_tabs(server: Server) -> Sequence[tuple[str, str]]:
+    return _plugin.faktory_core_web_tabs(server)
+
+
+@hookimpl
+def faktory_core_web_templates(server: Server) -> Mapping[str, str]:
+    return _plugin.faktory_core_web_templates(server)

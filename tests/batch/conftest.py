@@ -11,11 +11,12 @@ from typing import Any
 
 import anyio
 import attrs
+import httpx
 import pytest
 
 from faktory_core.clock import FakeClock
 from faktory_core.config import Timings
-from faktory_core.plugins import memory_store, redis_store
+from faktory_core.plugins import memory_store, redis_store, webui
 from faktory_core.plugins.batch import BatchPlugin
 from faktory_core.plugins.memory_store import MemoryStore
 from faktory_core.plugins.redis_store import RedisSettings, RedisStore
@@ -60,6 +61,10 @@ class Running:
         self.stack.callback(conn.close)
         return conn
 
+    def web_get(self, path: str) -> httpx.Response:
+        port = webui.web_port(self.thread.server)  # type: ignore[arg-type]
+        return httpx.get(f"http://127.0.0.1:{port}{path}", timeout=10)
+
     def advance(self, seconds: float) -> None:
         self.thread.call(self.clock.advance, seconds)
 
@@ -80,7 +85,9 @@ def start_server(
         assert redis is not None
         store, module = RedisStore(clock, RedisSettings(url=redis.url)), redis_store
     plugin = BatchPlugin()
-    plugins = [(kind + "_store", module), ("batch", plugin)]
+    plugins: list[tuple[str, object]] = [(kind + "_store", module), ("batch", plugin)]
+    if config.get("web_binding"):
+        plugins.append(("webui", webui))
     thread = ServerThread(
         store, clock=clock, timings=Timings(handshake=0.3), plugins=plugins, **config
     )
