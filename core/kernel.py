@@ -53,6 +53,7 @@ DEFAULT_PLUGINS = (
     "metrics",
     "tracking",
     "throttle",
+    "batch",
 )
 STORE_HOOK = "faktory_core_make_store"
 OSS_DESCRIPTION = "Faktory"

@@ -145,8 +145,8 @@ class Manager:
         """Enqueue now, or schedule when ``at`` is in the future (§3.2 steps 4-7)."""
         _check_push(job)
         if self.chains.push and self.chains.wants("push", job):
-            if not job.created_at:
-                job = attrs.evolve(job, created_at=format_ts(self.clock.now()))
+            if not job.created_at:  # stamped(): attrs.evolve costs ~10 µs a push
+                job = job.stamped(format_ts(self.clock.now()), job.enqueued_at)
             await Chains.run(self.chains.push, job, self._place)
         else:
             await self._place(job)

@@ -117,6 +117,9 @@ class Chains:
         if not steps:
             await last(job)
             return
+        if len(steps) == 1:  # the usual case: no closures to build
+            await steps[0](job, last)
+            return
 
         async def call(index: int, current: Job) -> None:
             if index == len(steps):

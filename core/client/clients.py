@@ -12,6 +12,7 @@ from types import TracebackType
 from typing import Any
 
 from faktory_core.client import _sink, commands
+from faktory_core.client.batch import AsyncBatch, Batch, BatchStatus, batch_status, definition
 from faktory_core.client.commands import MutateCommand, MutateTarget
 from faktory_core.client.info import Info
 from faktory_core.client.job import Job
@@ -149,6 +150,19 @@ class Client:
         (RFC 3339) with ``TRACK SET``; None keeps the stored value."""
         self._pool.execute(commands.track_set(jid, percent, desc, reserve_until))
 
+    # -- batches (docs/batches.md) ----------------------------------------------------------
+    def batch(self, **kwargs: Any) -> Batch:
+        """``with client.batch(description=..., success=Job(...), complete=Job(...))``;
+        ``parent_bid=`` makes a child batch. Commits when the block ends without error."""
+        return Batch(self, definition(**kwargs))
+
+    def open_batch(self, bid: str) -> Batch:
+        """``with client.open_batch(bid) as batch:`` adds members to an existing batch."""
+        return Batch(self, None, bid)
+
+    def batch_status(self, bid: str) -> BatchStatus:
+        return self._pool.execute(batch_status(bid))
+
 
 class AsyncClient:
     """The anyio client: the same methods as :class:`Client`, awaited.
@@ -241,3 +255,14 @@ class AsyncClient:
         reserve_until: str = "",
     ) -> None:
         await self._pool.execute(commands.track_set(jid, percent, desc, reserve_until))
+
+    # -- batches (docs/batches.md) ----------------------------------------------------------
+    def batch(self, **kwargs: Any) -> AsyncBatch:
+        """``async with client.batch(description=..., success=Job(...))``; see Client.batch."""
+        return AsyncBatch(self, definition(**kwargs))
+
+    def open_batch(self, bid: str) -> AsyncBatch:
+        return AsyncBatch(self, None, bid)
+
+    async def batch_status(self, bid: str) -> BatchStatus:
+        return await self._pool.execute(batch_status(bid))

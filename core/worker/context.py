@@ -14,6 +14,8 @@ from typing import Any
 import anyio.to_thread
 
 from faktory_core.client import AsyncClient, Client, Settings
+from faktory_core.client.batch import AsyncBatch, Batch
+from faktory_core.worker import batch as _batch
 
 __all__ = ["Clients", "JobContext", "WrongClient", "current_job", "on_event_loop"]
 
@@ -147,6 +149,19 @@ class JobContext:
     def track_sync(self, percent: int | None = None, desc: str | None = None) -> None:
         """:meth:`track` for plain (threaded) jobs."""
         self.sync_client.track_set(self.jid, percent, desc)
+
+    @property
+    def batch(self) -> _batch.JobBatch | None:
+        """The job's batch ids (``bid``, ``callback_bid``, ``parent_bid``), None outside one."""
+        return _batch.job_batch(self.custom)
+
+    def open_batch(self) -> AsyncBatch:
+        """``async with ctx.open_batch() as batch:`` adds jobs to this job's batch."""
+        return _batch.open_async(self.custom, self.client)
+
+    def open_batch_sync(self) -> Batch:
+        """The same for plain (threaded) jobs: ``with ctx.open_batch_sync() as batch:``."""
+        return _batch.open_sync(self.custom, self.sync_client)
 
 
 _current: ContextVar[JobContext] = ContextVar("faktory_core_current_job")

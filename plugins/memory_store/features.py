@@ -12,6 +12,7 @@ from weakref import WeakKeyDictionary
 
 from faktory_core.hookspecs import hookimpl
 from faktory_core.plugins.memory_store import throttle, tracking
+from faktory_core.plugins.memory_store.batch import build as build_batches
 from faktory_core.plugins.memory_store.store import MemoryStore
 from faktory_core.plugins.memory_store.unique import MemoryUniqueLocks
 from faktory_core.store import Store
@@ -23,6 +24,7 @@ FEATURES: dict[str, Callable[[MemoryStore], Any]] = {
     "unique": MemoryUniqueLocks,
     "throttle": throttle.MemoryThrottle,
     "track": tracking.MemoryTracking,
+    "batch": build_batches,
 }
 #: The storage built for each (store, feature): servers sharing one MemoryStore share it too.
 _BUILT: WeakKeyDictionary[MemoryStore, dict[str, Any]] = WeakKeyDictionary()
