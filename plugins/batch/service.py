@@ -116,7 +116,7 @@ class BatchMiddleware(JobMiddleware):
     def wants(self, job: Job) -> bool:
         """Only batch members and callbacks: other jobs skip the batch steps entirely."""
         custom = job.custom
-        return bool(custom) and ("bid" in custom or "_bid" in custom)
+        return custom is not None and ("bid" in custom or "_bid" in custom)
 
     async def discarded(self, job: Job, reason: str) -> None:
         """A member dropped at FETCH (expired, enterprise.md §12.9): it ran, and failed."""
