@@ -23,6 +23,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_303_SEE_OTHER, HTTP_503_SERV
 from faktory_core.plugins.cron.page import CRON_PAGE
 from faktory_core.plugins.cron.scheduler import Scheduler, UnknownEntry
 from faktory_core.timefmt import format_ts
+from faktory_core.web import BARE as BARE_KEY
 from faktory_core.web import link, page
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ __all__ = ["JSON_PATH", "PAGE_PATH", "TAB", "TEMPLATE", "routes", "tabs", "templ
 PAGE_PATH = "/cron"
 TAB = ("Cron", PAGE_PATH)
 #: The web UI's ``opt`` flag for handlers that need no layout data (JSON, actions).
-BARE = {"webui_bare": True}
+BARE = {BARE_KEY: True}
 _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 JSON_PATH = "/cron.json"
 

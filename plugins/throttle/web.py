@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from litestar import get
 from litestar.response import Template
 
+from faktory_core.web import BARE as BARE_KEY
 from faktory_core.web import page
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ __all__ = ["PAGE_PATH", "TEMPLATE", "routes", "rows"]
 PAGE_PATH = "/throttles"
 JSON_PATH = "/throttles.json"
 TEMPLATE = "throttles.html"
-BARE = {"webui_bare": True}
+BARE = {BARE_KEY: True}
 
 PAGE = """\
 {% extends "layout.html" %}

@@ -1,7 +1,7 @@
 """What the unique feature needs from a store: named locks, each held by one jid until an
-instant of the server's clock. Each store implements it in a module of its own
-(``faktory_core.plugins.memory_store.unique``, ``faktory_core.plugins.redis_store.unique``); the
-protocol is structural, so a store never imports this plugin."""
+instant of the server's clock. Each store plugin implements it in a module of its own, named in
+its ``features`` table (``faktory_core_feature_storage``); the protocol is structural, so no
+store imports this plugin, nor this plugin a store."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import attrs
 
-from faktory_core import FAKTORY_VERSION, __version__
+from faktory_core import FAKTORY_VERSION, __version__, web
 from faktory_core.plugins.webui.helpers import AnyRequest
 from faktory_core.server.app import Server
 from faktory_core.store import StoreStats
@@ -22,7 +22,7 @@ __all__ = ["CORE_TABS", "STATE_KEY", "Chrome", "Tab", "load_chrome"]
 #: ``request.state`` key of the :class:`Chrome`.
 STATE_KEY = "webui"
 #: Handlers with this ``opt`` key get no layout data (JSON endpoints, static files, actions).
-BARE = "webui_bare"
+BARE = web.BARE
 
 
 @attrs.frozen

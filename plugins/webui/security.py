@@ -39,6 +39,7 @@ from litestar.status_codes import (
     HTTP_403_FORBIDDEN,
 )
 
+from faktory_core import web
 from faktory_core.plugins.webui.helpers import script_name
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ __all__ = [
     "strip_script_name",
 ]
 
-PUBLIC = "webui_public"
+PUBLIC = web.PUBLIC
 CROSS_ORIGIN_OK = "webui_cross_origin"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _CHALLENGE = (("WWW-Authenticate", 'Basic realm="Faktory"'),)
