@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from faktory_core.client import _sink
 from faktory_core.client.commands import Request, _json_object, _ok, _unexpected
 from faktory_core.client.errors import ProtocolError
 from faktory_core.client.job import Job
@@ -38,6 +39,7 @@ __all__ = [
     "batch_status",
     "definition",
     "member",
+    "status_of",
 ]
 
 
@@ -74,7 +76,11 @@ def _string(reply: Reply) -> str:
 
 
 def _status(reply: Reply) -> BatchStatus:
-    data = _json_object(reply)
+    return status_of(_json_object(reply))
+
+
+def status_of(data: dict[str, Any]) -> BatchStatus:
+    """A :class:`BatchStatus` from ``BATCH STATUS``'s JSON object."""
     try:
         fields = {f.name: data[f.name] for f in attrs.fields(BatchStatus) if f.name in data}
         return BatchStatus(**fields)
@@ -130,8 +136,11 @@ class AsyncBatch:
         self.client, self._data, self.bid = client, data, bid
 
     async def __aenter__(self) -> AsyncBatch:
-        pool = self.client._pool
-        if self._data is not None:
+        sink, pool = _sink.current, self.client._pool
+        if sink is not None:  # a testing mode (faktory_core.testing.jobs)
+            new = self._data is not None
+            self.bid = await sink.abatch(*(("NEW", self._data) if new else ("OPEN", self.bid)))
+        elif self._data is not None:
             self.bid = await pool.execute(batch_new(self._data))
         else:
             self.bid = await pool.execute(batch_open(self.bid))
@@ -141,7 +150,11 @@ class AsyncBatch:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         if kind is None:
-            await self.client._pool.execute(batch_commit(self.bid))
+            sink = _sink.current
+            if sink is not None:
+                await sink.abatch("COMMIT", self.bid)
+            else:
+                await self.client._pool.execute(batch_commit(self.bid))
 
     async def push(self, job: Job) -> str:
         return await self.client.push(member(job, self.bid))
@@ -161,8 +174,11 @@ class Batch:
         self.client, self._data, self.bid = client, data, bid
 
     def __enter__(self) -> Batch:
-        pool = self.client._pool
-        if self._data is not None:
+        sink, pool = _sink.current, self.client._pool
+        if sink is not None:  # a testing mode (faktory_core.testing.jobs)
+            new = self._data is not None
+            self.bid = sink.batch(*(("NEW", self._data) if new else ("OPEN", self.bid)))
+        elif self._data is not None:
             self.bid = pool.execute(batch_new(self._data))
         else:
             self.bid = pool.execute(batch_open(self.bid))
@@ -172,7 +188,11 @@ class Batch:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         if kind is None:
-            self.client._pool.execute(batch_commit(self.bid))
+            sink = _sink.current
+            if sink is not None:
+                sink.batch("COMMIT", self.bid)
+            else:
+                self.client._pool.execute(batch_commit(self.bid))
 
     def push(self, job: Job) -> str:
         return self.client.push(member(job, self.bid))

@@ -12,7 +12,14 @@ from types import TracebackType
 from typing import Any
 
 from faktory_core.client import _sink, commands
-from faktory_core.client.batch import AsyncBatch, Batch, BatchStatus, batch_status, definition
+from faktory_core.client.batch import (
+    AsyncBatch,
+    Batch,
+    BatchStatus,
+    batch_status,
+    definition,
+    status_of,
+)
 from faktory_core.client.commands import MutateCommand, MutateTarget
 from faktory_core.client.info import Info
 from faktory_core.client.job import Job
@@ -161,6 +168,9 @@ class Client:
         return Batch(self, None, bid)
 
     def batch_status(self, bid: str) -> BatchStatus:
+        sink = _sink.current
+        if sink is not None:
+            return status_of(sink.batch("STATUS", bid))
         return self._pool.execute(batch_status(bid))
 
 
@@ -265,4 +275,7 @@ class AsyncClient:
         return AsyncBatch(self, None, bid)
 
     async def batch_status(self, bid: str) -> BatchStatus:
+        sink = _sink.current
+        if sink is not None:
+            return status_of(await sink.abatch("STATUS", bid))
         return await self._pool.execute(batch_status(bid))

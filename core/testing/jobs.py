@@ -22,6 +22,10 @@ goes when the job runs (``unique_until="start"``) or succeeds, and runs out afte
 a job past its ``expires_at`` (or ``expires_in`` from its push) is dropped instead of run, and
 listed in ``expired``. Time comes from ``clock`` (default: the real clock; pass a
 ``FakeClock`` to move it by hand).
+
+Batches work too (``client.batch(...)``, ``open_batch``, ``batch_status``; docs/batches.md): the
+modes keep them by the server's rules (:mod:`faktory_core.testing.batches`), and a callback job
+that becomes due is recorded (fake mode; the drain runs it) or run at once (inline mode).
 """
 
 from __future__ import annotations
@@ -41,8 +45,9 @@ from faktory_core.client import _sink
 from faktory_core.client.job import Job
 from faktory_core.clock import Clock, SystemClock
 from faktory_core.errors import messages
+from faktory_core.testing.batches import TestBatches
 from faktory_core.timefmt import format_ts, parse_ts
-from faktory_core.worker import Worker
+from faktory_core.worker import Discard, Worker
 
 __all__ = ["NOT_UNIQUE", "FakeJobs", "InlineJobs", "JobOptions", "fake", "inline"]
 
@@ -66,12 +71,13 @@ NOT_UNIQUE = f"NOTUNIQUE {messages.NOT_UNIQUE}"
 
 
 class JobOptions:
-    """Unique locks and expiry for the testing modes, by the server plugins' rules."""
+    """Unique locks, expiry and batches for the testing modes, by the server plugins' rules."""
 
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
         self.locks: dict[str, tuple[str, float]] = {}
         self.expired: list[Job] = []
+        self.batches = TestBatches(clock)
         self._guard = threading.Lock()
 
     def admit(self, job: Job) -> tuple[Job, str | None]:
@@ -83,54 +89,106 @@ class JobOptions:
             job = attrs.evolve(job, custom={**(job.custom or {}), options.EXPIRES_AT: stamp})
         wanted = options.uniqueness(job.custom)
         if wanted is None:
-            return job, None
+            return job, self.batches.admit(job)
         until = max(now, parse_ts(job.at) if job.at else now) + wanted.seconds
         with self._guard:
             held = self.locks.get(_key(job))
             if held is not None and held[1] > now:
                 return job, NOT_UNIQUE
             self.locks[_key(job)] = (job.jid, until)
-        return job, None
+        refusal = self.batches.admit(job)
+        if refusal is not None:  # not pushed: it holds no lock
+            self._unlock(job)
+        return job, refusal
 
     def live(self, job: Job) -> bool:
         """False (and the job listed in ``expired``) when it is past its expiry."""
         at = options.expires_at(job.custom)
         if at is not None and at <= self.clock.now():
             self.expired.append(job)
+            self.batches.settled(job, ok=False)  # a member dropped at fetch counts as failed
             return False
         return True
 
     def release(self, job: Job, policy: str) -> None:
         wanted = options.uniqueness(job.custom)
-        if wanted is None or wanted.until != policy:
-            return
+        if wanted is not None and wanted.until == policy:
+            self._unlock(job)
+
+    def _unlock(self, job: Job) -> None:
         with self._guard:
             if self.locks.get(_key(job), ("",))[0] == job.jid:
                 del self.locks[_key(job)]
 
     async def run(self, worker: Worker, job: Job) -> None:
-        """Perform the job; its lock goes at the start or on success, as its policy says."""
+        """Perform the job; its lock goes at the start or on success, as its policy says, and
+        its batch counts it as the server would count its ACK (success, ``Discard``) or FAIL."""
         self.release(job, options.UNTIL_START)
-        await worker.perform(_payload(job))
+        try:
+            await worker.perform(_payload(job))
+        except BaseException as exc:
+            self.batches.settled(job, ok=isinstance(exc, Discard))
+            raise
         self.release(job, options.UNTIL_SUCCESS)
+        self.batches.settled(job, ok=True)
 
 
 def _key(job: Job) -> str:
     return options.unique_key(job.jobtype, job.args, job.queue)
 
 
-class FakeJobs:
-    """The jobs pushed while :func:`fake` is on, in push order."""
+class _Mode:
+    """What both modes share: the options, and the client's BATCH commands."""
 
-    def __init__(self, clock: Clock | None = None) -> None:
-        self.jobs: list[Job] = []
+    def __init__(self, clock: Clock | None) -> None:
         self.options = JobOptions(clock or SystemClock())
-        self._lock = threading.Lock()
 
     @property
     def expired(self) -> list[Job]:
-        """The jobs a drain dropped because they had expired."""
+        """The jobs dropped because they had expired (at a drain, or at their push inline)."""
         return self.options.expired
+
+    @property
+    def batches(self) -> TestBatches:
+        """The batches made in this mode (``batches.status(bid)`` reads one)."""
+        return self.options.batches
+
+    def _batch(self, op: str, arg: Any) -> Any:
+        batches = self.options.batches
+        if op == "NEW":
+            return batches.new(arg)
+        if op == "OPEN":
+            return batches.open(arg)
+        if op == "COMMIT":
+            return batches.commit(arg)
+        return batches.status(arg)
+
+    def batch(self, op: str, arg: Any) -> Any:
+        """``BATCH <op>`` from a blocking client; the callbacks it makes due go on at once."""
+        found = self._batch(op, arg)
+        self._due()
+        return found
+
+    async def abatch(self, op: str, arg: Any) -> Any:
+        found = self._batch(op, arg)
+        await self._adue()
+        return found
+
+    def _due(self) -> None:
+        raise NotImplementedError
+
+    async def _adue(self) -> None:
+        raise NotImplementedError
+
+
+class FakeJobs(_Mode):
+    """The jobs pushed while :func:`fake` is on, in push order (batch callbacks included, as
+    they become due)."""
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        super().__init__(clock)
+        self.jobs: list[Job] = []
+        self._lock = threading.Lock()
 
     def push(self, jobs: Sequence[Job]) -> dict[str, str]:
         errors: dict[str, str] = {}
@@ -145,6 +203,14 @@ class FakeJobs:
 
     async def apush(self, jobs: Sequence[Job]) -> dict[str, str]:
         return self.push(jobs)
+
+    def _due(self) -> None:
+        due = self.options.batches.take_due()
+        if due:
+            self.push(due)
+
+    async def _adue(self) -> None:
+        self._due()
 
     def __len__(self) -> int:
         return len(self.jobs)
@@ -169,9 +235,10 @@ class FakeJobs:
 
     def drain(self, worker: Worker) -> int:
         """Run every recorded job through ``worker`` in push order, including jobs pushed by
-        those jobs, until none is left; returns how many ran (expired jobs are dropped, not
-        run). An exception stops the drain (the failing job is already removed, its
-        ``success`` lock kept). In async code, ``await adrain(worker)``."""
+        those jobs and batch callbacks they make due, until none is left; returns how many ran
+        (expired jobs are dropped, not run). An exception stops the drain (the failing job is
+        already removed, its ``success`` lock kept, its batch told it failed). In async code,
+        ``await adrain(worker)``."""
         _refuse_inside_event_loop("use await adrain(worker) in async code")
         return anyio.run(self.adrain, worker)
 
@@ -182,23 +249,22 @@ class FakeJobs:
                 if not self.jobs:
                     return ran
                 job = self.jobs.pop(0)
-            if self.options.live(job):
-                await self.options.run(worker, job)
-                ran += 1
+            try:
+                if self.options.live(job):
+                    await self.options.run(worker, job)
+                    ran += 1
+            finally:
+                self._due()
 
 
-class InlineJobs:
-    """Runs each pushed job at once with ``worker``; :attr:`performed` lists them."""
+class InlineJobs(_Mode):
+    """Runs each pushed job at once with ``worker``; :attr:`performed` lists them (batch
+    callbacks included: each runs the moment it becomes due)."""
 
     def __init__(self, worker: Worker, clock: Clock | None = None) -> None:
+        super().__init__(clock)
         self.worker = worker
         self.performed: list[Job] = []
-        self.options = JobOptions(clock or SystemClock())
-
-    @property
-    def expired(self) -> list[Job]:
-        """The jobs dropped because they had expired by the time they were pushed."""
-        return self.options.expired
 
     def push(self, jobs: Sequence[Job]) -> dict[str, str]:
         # A blocking client has no event loop to run async jobs on: give it one (a plain job
@@ -212,10 +278,24 @@ class InlineJobs:
             admitted, refusal = self.options.admit(job)
             if refusal is not None:
                 errors[job.jid] = refusal
-            elif self.options.live(admitted):
-                self.performed.append(admitted)
-                await self.options.run(self.worker, admitted)
+                continue
+            try:
+                if self.options.live(admitted):
+                    self.performed.append(admitted)
+                    await self.options.run(self.worker, admitted)
+            finally:
+                await self._adue()
         return errors
+
+    def _due(self) -> None:
+        if self.options.batches.has_due():
+            _refuse_inside_event_loop("use AsyncClient's batches in async code")
+            anyio.run(self._adue)
+
+    async def _adue(self) -> None:
+        due = self.options.batches.take_due()
+        if due:
+            await self.apush(due)
 
 
 @contextmanager

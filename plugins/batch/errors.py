@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from faktory_core.batchstate import no_such_batch
+
 __all__ = [
     "BAD_COMMAND",
     "MAX_DESCRIPTION",
@@ -19,10 +21,6 @@ MAX_DESCRIPTION = 4096
 
 BAD_COMMAND = "invalid BATCH command"
 NO_CALLBACK = "success and/or a complete job callback must be included in batch creation"
-
-
-def no_such_batch(bid: str) -> str:
-    return f"No such batch {bid}"
 
 
 def bad_operation(op: str) -> str:
