@@ -29,7 +29,7 @@ def blocks(kind: str) -> list[str]:
 
 def test_python_examples_run(serve: Callable[..., Running]) -> None:
     server = serve()
-    client_example, nested_example, job_example = blocks("python")
+    client_example, nested_example, job_example, _testing = blocks("python")
     out = io.StringIO()
     shared: dict[str, object] = {"__name__": "__doc__"}  # the second block reads on
     with contextlib.redirect_stdout(out):
@@ -73,3 +73,9 @@ def test_wire_lines(serve: Callable[..., Running]) -> None:
             assert re.fullmatch(pattern, body), body
         else:
             assert reply == want.encode()
+
+
+def test_testing_mode_example_runs_without_a_server() -> None:
+    """The example points at the default URL, where no server listens in the tests."""
+    example = blocks("python")[3]
+    exec(compile(example, "batches.md testing", "exec"), {"__name__": "__doc__"})

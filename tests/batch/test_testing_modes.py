@@ -120,11 +120,18 @@ def test_a_parent_succeeds_after_its_child() -> None:
 
 def test_an_uncommitted_batch_fires_nothing() -> None:
     log: list[Any] = []
-    with jobs.inline(make_worker(log)), Client(NOWHERE) as client:
-        with pytest.raises(RuntimeError), client.batch(success=Job("Done", ["success"])) as batch:
+    bids: list[str] = []
+
+    def give_up(client: Client) -> None:
+        with client.batch(success=Job("Done", ["success"])) as batch:
+            bids.append(batch.bid)
             batch.push(Job("Row", [1]))
             raise RuntimeError("the application gave up")
-        assert not client.batch_status(batch.bid).succeeded
+
+    with jobs.inline(make_worker(log)), Client(NOWHERE) as client:
+        with pytest.raises(RuntimeError):
+            give_up(client)
+        assert not client.batch_status(bids[0]).succeeded
     assert log == [("row", 1)]
 
 
