@@ -2,10 +2,13 @@
 
 A scrape reads a :class:`~.snapshot.Snapshot` (the store's numbers) and copies the
 :class:`~.recorder.Recorder`'s counts on the event loop, then renders, in a worker thread (a big
-scrape takes tens of milliseconds the loop keeps for clients), the families of
-:class:`FaktoryCollector` and ``prometheus_client``'s process collector (CPU and memory) with
-``generate_latest``. Nothing is registered globally and nothing runs on the job path.
-docs/metrics.md lists every name.
+scrape takes tens of milliseconds the loop keeps for clients). The job families — one sample per
+queue and job type, thirteen buckets per job type and outcome, tens of thousands of lines with
+many of either — are written by :func:`job_families` straight from the counts, in exactly the
+text ``prometheus_client``'s ``generate_latest`` would write for them (a test compares the two);
+the other families of :class:`FaktoryCollector` and ``prometheus_client``'s process collector
+(CPU and memory) go through ``generate_latest``. Nothing is registered globally and nothing runs
+on the job path. docs/metrics.md lists every name.
 """
 
 from __future__ import annotations
@@ -19,18 +22,18 @@ from prometheus_client import ProcessCollector
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
-    HistogramMetricFamily,
     Metric,
 )
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
+from prometheus_client.utils import floatToGoString
 
-from faktory_core.plugins.metrics.recorder import BUCKETS, Counts, Pair, Recorder
+from faktory_core.plugins.metrics.recorder import BUCKETS, Counts, Recorder
 from faktory_core.plugins.metrics.snapshot import Snapshot, take_snapshot
 
 if TYPE_CHECKING:
     from faktory_core.server.app import Server
 
-__all__ = ["CONTENT_TYPE", "PREFIX", "FaktoryCollector", "render", "scrape"]
+__all__ = ["CONTENT_TYPE", "PREFIX", "FaktoryCollector", "job_families", "render", "scrape"]
 
 PREFIX = "faktory_"
 #: The classic text format (0.0.4), which every Prometheus version reads.
@@ -46,6 +49,8 @@ JOB_COUNTERS = {
 RESERVED = frozenset(
     {*JOB_COUNTERS, "processed", "failures", "job_execution_seconds", "queue_size"}
 )
+HISTOGRAM = "job_execution_seconds"
+HISTOGRAM_HELP = "Time from FETCH to ACK or FAIL (or the reaper), by job type and outcome."
 _NOT_NAME = re.compile(r"[^a-zA-Z0-9_]")
 _LE = [*(repr(bound) for bound in BUCKETS), "+Inf"]
 
@@ -63,34 +68,10 @@ class FaktoryCollector:
         self.recorder = counts
 
     def collect(self) -> Iterator[Metric]:
-        yield from self._jobs()
+        """The families after the job families (those are :func:`job_families`'s)."""
         yield from self._store()
         yield from self._server()
         yield from self._plugin_counters()
-
-    def _jobs(self) -> Iterator[Metric]:
-        counts = {
-            "jobs_pushed": self.recorder.pushed,
-            "jobs_fetched": self.recorder.fetched,
-            "jobs_acked": self.recorder.acked,
-            "jobs_failed": self.recorder.failed,
-        }
-        for name, text in JOB_COUNTERS.items():
-            yield _pairs(
-                CounterMetricFamily(PREFIX + name, text, labels=["queue", "jobtype"]), counts[name]
-            )
-        family = HistogramMetricFamily(
-            PREFIX + "job_execution_seconds",
-            "Time from FETCH to ACK or FAIL (or the reaper), by job type and outcome.",
-            labels=["jobtype", "outcome"],
-        )
-        for (jobtype, outcome), values in sorted(self.recorder.histograms.items()):
-            cumulative, buckets = 0.0, []
-            for le, count in zip(_LE, values[:-1], strict=True):
-                cumulative += count
-                buckets.append((le, cumulative))
-            family.add_metric([jobtype, outcome], buckets, values[-1])
-        yield family
 
     def _store(self) -> Iterator[Metric]:
         stats = self.snapshot.stats
@@ -189,10 +170,43 @@ def _gauges(
     return family
 
 
-def _pairs(family: CounterMetricFamily, counts: dict[Pair, int]) -> CounterMetricFamily:
-    for (queue, jobtype), value in sorted(counts.items()):
-        family.add_metric([queue, jobtype], value)
-    return family
+def _label(value: str) -> str:
+    """A label value escaped as the text format wants it (backslash, newline, double quote)."""
+    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+
+
+class _Numbers(dict[float, str]):
+    """Sample values as Go prints them (``floatToGoString``), each distinct value once."""
+
+    def __missing__(self, value: float) -> str:
+        text: str = floatToGoString(value)
+        self[value] = text
+        return text
+
+
+def job_families(counts: Counts) -> str:
+    """The four job counters and the execution-time histogram, as exposition text."""
+    numbers, out = _Numbers(), []
+    counters = (counts.pushed, counts.fetched, counts.acked, counts.failed)
+    for (name, text), pairs in zip(JOB_COUNTERS.items(), counters, strict=True):
+        full = f"{PREFIX}{name}_total"
+        out.append(f"# HELP {full} {text}\n# TYPE {full} counter\n")
+        for (queue, jobtype), value in sorted(pairs.items()):
+            labels = f'jobtype="{_label(jobtype)}",queue="{_label(queue)}"'
+            out.append(f"{full}{{{labels}}} {numbers[value]}\n")
+    full = PREFIX + HISTOGRAM
+    out.append(f"# HELP {full} {HISTOGRAM_HELP}\n# TYPE {full} histogram\n")
+    for (jobtype, outcome), values in sorted(counts.histograms.items()):
+        head = f'{full}_bucket{{jobtype="{_label(jobtype)}",le="'
+        tail = f'",outcome="{_label(outcome)}"}} '
+        cumulative = 0.0
+        for le, count in zip(_LE, values[:-1], strict=True):
+            cumulative += count
+            out.append(f"{head}{le}{tail}{numbers[cumulative]}\n")
+        labels = f'jobtype="{_label(jobtype)}",outcome="{_label(outcome)}"'
+        out.append(f"{full}_count{{{labels}}} {numbers[cumulative]}\n")
+        out.append(f"{full}_sum{{{labels}}} {numbers[values[-1]]}\n")
+    return "".join(out)
 
 
 class _Scrape:
@@ -209,7 +223,7 @@ class _Scrape:
 def render(snapshot: Snapshot, counts: Counts) -> bytes:
     """The exposition text for ``snapshot`` and ``counts``."""
     scrape = _Scrape([FaktoryCollector(snapshot, counts), ProcessCollector(registry=None)])
-    return generate_latest(scrape)
+    return job_families(counts).encode() + generate_latest(scrape)
 
 
 async def scrape(server: Server, recorder: Recorder) -> bytes:
