@@ -179,7 +179,7 @@ class _Numbers(dict[float, str]):
     """Sample values as Go prints them (``floatToGoString``), each distinct value once."""
 
     def __missing__(self, value: float) -> str:
-        text: str = floatToGoString(value)
+        text: str = floatToGoString(value)  # type: ignore[no-untyped-call]
         self[value] = text
         return text
 
