@@ -98,3 +98,8 @@ class BatchStorage(Protocol):
 
     async def recent(self, now: float, limit: int) -> list[dict[str, Any]]:
         """The newest batches' :meth:`status` objects, newest first."""
+
+    async def members(self, bid: str, now: float, limit: int) -> tuple[list[str], list[str]] | None:
+        """Up to ``limit`` jids of the pending members and up to ``limit`` of the failed ones,
+        each list sorted (which ones, past ``limit``, is the store's choice); None when the
+        batch is unknown. For the web UI: bounded work, whatever the batch's size."""

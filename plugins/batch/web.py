@@ -1,7 +1,9 @@
 """The Batches tab (docs/batches.md, "Web UI"): read-only pages through the web UI's hooks.
 
 - ``GET /batches``: the newest batches (description, total, pending, failed, state).
-- ``GET /batches/{bid}``: one batch: its counts, callbacks and their states, parent, children.
+- ``GET /batches/{bid}``: one batch: its counts, callbacks and their states, parent, children,
+  and (the first :data:`MEMBER_LIMIT` of) its pending and failed members, a failed one linked to
+  the Retries and Dead pages' search by jid.
 
 The handlers look the server's :class:`BatchService` up per request; templates extend the web
 UI's layout, which escapes every value.
@@ -22,12 +24,14 @@ from faktory_core.plugins.batch.service import BatchService
 from faktory_core.server.app import Server
 from faktory_core.web import page
 
-__all__ = ["LIST_LIMIT", "PAGE_PATH", "TAB", "routes", "state_of", "templates"]
+__all__ = ["LIST_LIMIT", "MEMBER_LIMIT", "PAGE_PATH", "TAB", "routes", "state_of", "templates"]
 
 PAGE_PATH = "/batches"
 TAB = ("Batches", PAGE_PATH)
 #: Batches the list shows, newest first.
 LIST_LIMIT = 100
+#: Pending and failed members a batch page lists, each.
+MEMBER_LIMIT = 100
 LIST_TEMPLATE = "batches.html"
 BATCH_TEMPLATE = "batch.html"
 
@@ -94,6 +98,30 @@ BATCH_PAGE = """\
     </tbody>
   </table>
 </section>
+<h2>Members not done</h2>
+<section class="card">
+  <table class="batch-members">
+    <thead><tr><th>Job id</th><th>State</th><th>Find it</th></tr></thead>
+    <tbody>
+    {%- for jid in pending %}
+      <tr class="member" data-state="pending"><td><code>{{ jid }}</code></td><td>pending</td>
+        <td><a href="{{ url('/scheduled') }}?jid={{ jid | urlencode }}">scheduled</a></td></tr>
+    {%- endfor %}
+    {%- for jid in failed %}
+      <tr class="member" data-state="failed"><td><code>{{ jid }}</code></td><td>failed</td>
+        <td><a href="{{ url('/retries') }}?jid={{ jid | urlencode }}">retries</a> ·
+        <a href="{{ url('/morgue') }}?jid={{ jid | urlencode }}">dead</a></td></tr>
+    {%- endfor %}
+    {%- if not pending and not failed %}
+      <tr><td colspan="3" class="empty">None: every member has succeeded.</td></tr>
+    {%- endif %}
+    </tbody>
+  </table>
+  {%- if batch.pending > pending | length or batch.failed > failed | length %}
+  <p class="muted members-more">Showing {{ pending | length }} of {{ batch.pending }} pending and
+    {{ failed | length }} of {{ batch.failed }} failed members.</p>
+  {%- endif %}
+</section>
 <h2>Child batches</h2>
 <section class="card">
   <ul>
@@ -150,6 +178,14 @@ def routes(service: Callable[[Server], BatchService | None], server: Server) -> 
         if found is None:
             raise NotFoundException(detail=f"No such batch {bid}")
         batch = {**found, "state": state_of(found)}
-        return page(BATCH_TEMPLATE, batch=batch, callbacks=_callbacks(found))
+        members = await running.batches.members(bid, server.clock.now(), MEMBER_LIMIT)
+        pending, failed = members or ([], [])
+        return page(
+            BATCH_TEMPLATE,
+            batch=batch,
+            callbacks=_callbacks(found),
+            pending=pending,
+            failed=failed,
+        )
 
     return [list_page, batch_page]

@@ -9,6 +9,7 @@ On replay the batch record changes the state only (the push records put the call
 
 from __future__ import annotations
 
+import heapq
 import json
 from typing import Any
 
@@ -92,6 +93,12 @@ class MemoryBatches:
     async def status(self, bid: str, now: float) -> dict[str, Any] | None:
         rec = self.state.get(bid, now)
         return None if rec is None else self.state.status(rec)
+
+    async def members(self, bid: str, now: float, limit: int) -> tuple[list[str], list[str]] | None:
+        rec = self.state.get(bid, now)
+        if rec is None:
+            return None
+        return heapq.nsmallest(limit, rec["pending"]), heapq.nsmallest(limit, rec["failed"])
 
     async def recent(self, now: float, limit: int) -> list[dict[str, Any]]:
         alive = [rec for rec in self.state.batches.values() if rec["x"] > now]

@@ -184,6 +184,24 @@ end
 return found
 """
 
+# ARGV: ..., bid, limit. {some pending jids, some failed jids} (SSCAN: bounded work) or nil.
+_MEMBERS = """
+local bid, limit = ARGV[5], tonumber(ARGV[6])
+if not alive(bid) then return nil end
+local function some(set)
+  local found, cursor = {}, '0'
+  repeat
+    local page = redis.call('SSCAN', set, cursor, 'COUNT', limit)
+    cursor = page[1]
+    for _, jid in ipairs(page[2]) do
+      if #found < limit then table.insert(found, jid) end
+    end
+  until cursor == '0' or #found >= limit
+  return found
+end
+return {some(key(bid) .. ':p'), some(key(bid) .. ':f')}
+"""
+
 _SOURCES = {
     "new": _NEW,
     "commit": _COMMIT,
@@ -192,6 +210,7 @@ _SOURCES = {
     "callback": _CALLBACK,
     "status": _STATUS,
     "recent": _RECENT,
+    "members": _MEMBERS,
 }
 
 
@@ -243,6 +262,14 @@ class RedisBatches:
     async def status(self, bid: str, now: float) -> dict[str, Any] | None:
         reply = await self._run("status", now, bid)
         return None if reply is None else _status(reply)
+
+    @map_errors
+    async def members(self, bid: str, now: float, limit: int) -> tuple[list[str], list[str]] | None:
+        reply = await self._run("members", now, bid, limit)
+        if reply is None:
+            return None
+        pending, failed = reply
+        return sorted(map(_text, pending)), sorted(map(_text, failed))
 
     @map_errors
     async def recent(self, now: float, limit: int) -> list[dict[str, Any]]:

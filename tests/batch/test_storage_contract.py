@@ -111,6 +111,30 @@ async def test_member_counted_once_and_settled(
     assert (st["pending"], st["failed"], st["success_st"]) == (0, 0, "1")
 
 
+async def test_members_lists_pending_and_failed_jids_bounded(
+    pair: tuple[Store, BatchStorage], clock: FakeClock
+) -> None:
+    _, batches = pair
+    now = clock.now()
+    made = spec(now)
+    await batches.create(made, now)
+    jids = [f"j{n:03d}" for n in range(250)]
+    for jid in jids:
+        await batches.add_member(made.bid, jid, now)
+    for jid in jids[:120]:
+        await batches.member_done(made.bid, jid, jid < "j010", now)
+    found = await batches.members(made.bid, now, 50)
+    assert found is not None
+    pending, failed = found
+    assert (len(pending), len(failed)) == (50, 50)
+    assert set(pending) <= set(jids[120:])
+    assert set(failed) <= set(jids[10:120])
+    assert (pending, failed) == (sorted(pending), sorted(failed))
+    everything = await batches.members(made.bid, now, 1000)
+    assert everything == (jids[120:], jids[10:120])
+    assert await batches.members("b-nope", now, 10) is None
+
+
 async def test_callback_states_and_order(
     pair: tuple[Store, BatchStorage], clock: FakeClock
 ) -> None:

@@ -44,5 +44,13 @@ def test_list_and_batch_pages(serve: Callable[..., Running]) -> None:
     assert "ChildDone" in child_page
     assert '<td class="batch-state">open</td>' in child_page
 
+    got = fetch(conn)
+    assert got is not None
+    raw(conn, b"FAIL " + f'{{"jid":"{got["jid"]}","message":"no"}}'.encode() + b"\r\n")
+    detail = server.web_get(f"/batches/{parent}").text
+    members = re.findall(r'<tr class="member" data-state="(\w+)"><td><code>([^<]+)</code>', detail)
+    assert members == [("failed", got["jid"])]
+    assert f'<a href="/retries?jid={got["jid"]}">retries</a>' in detail
+
     missing = server.web_get("/batches/b-nope")
     assert missing.status_code == 404
