@@ -144,10 +144,11 @@ class Kernel:
             )
         return store
 
-    def feature_storage(self, feature: str, store: Store) -> Any:
-        """The store's storage for an optional feature, or PluginError naming both."""
+    def feature_storage(self, feature: str, store: Store, *, required: bool = True) -> Any:
+        """The store's storage for an optional feature; when the store has none, PluginError
+        naming both (or None, when the feature can do without: ``required=False``)."""
         found = self.pm.hook.faktory_core_feature_storage(feature=feature, store=store)
-        if found is None:
+        if found is None and required:
             raise PluginError(
                 f"the store {store!r} has no storage for the {feature!r} feature; use a store "
                 f"plugin that has it, or turn the feature's plugin off (--no-plugin)"

@@ -8,7 +8,9 @@ lists every metric and setting; in short:
 - ``GET /metrics`` on the web UI's port (behind its password unless ``[metrics] open``), and on
   ``[metrics] listen`` if set, renders the Prometheus text format at scrape time;
 - ``[statsd]`` or ``DD_DOGSTATSD_URL`` sends DogStatsD over UDP (or a Unix socket);
-- the Metrics tab shows, per job type, the last hour's (8 h, 24 h) executions and their time.
+- the Metrics tab shows, per job type, the last hour's (8 h, 24 h) executions and their time;
+  on a store with the ``metrics`` feature storage (Redis), every server's added up
+  (:mod:`.shared`).
 
 It is not an Enterprise feature: INFO's description stays ``Faktory`` even with statsd on, since
 clients read that description to use BATCH, TRACK and unique jobs, which this plugin does not add.
@@ -37,6 +39,7 @@ from faktory_core.plugins.metrics.settings import (
     metrics_settings,
     statsd_settings,
 )
+from faktory_core.plugins.metrics.shared import FEATURE, Minutes, Sharer, final_save
 from faktory_core.plugins.metrics.statsd import Intervals, Statsd
 
 if TYPE_CHECKING:
@@ -68,12 +71,20 @@ class MetricsState:
     recorder: Recorder
     settings: MetricsSettings
     statsd: Statsd | None = None
+    #: Shares the Metrics page's minutes through the store, when it can.
+    sharer: Sharer | None = None
     #: The port of ``[metrics] listen`` once bound.
     port: int | None = None
     scope: anyio.CancelScope = attrs.field(factory=anyio.CancelScope)
 
     async def scrape(self) -> tuple[bytes, str]:
         return await scrape(self.server, self.recorder), CONTENT_TYPE
+
+    async def minutes(self, minutes: int) -> Minutes | Recorder:
+        """The Metrics page's minute buckets: every server's when shared, else this one's."""
+        if self.sharer is None:
+            return self.recorder
+        return await self.sharer.minutes(minutes)
 
     def password(self) -> str:
         return "" if self.settings.open else self.server.config.web_ui_password
@@ -124,6 +135,9 @@ class MetricsPlugin:
         environ = os.environ if self._environ is None else self._environ
         found = statsd_settings(server.config.toml, environ)
         state = MetricsState(server, self._recorder_of(server), settings)
+        storage = server.kernel.feature_storage(FEATURE, server.store, required=False)
+        if storage is not None:
+            state.sharer = Sharer(state.recorder, storage)
         if found is not None:
             state.statsd = Statsd(found, every=self._statsd)
             await state.statsd.open()
@@ -148,17 +162,21 @@ class MetricsPlugin:
             async with anyio.create_task_group() as tg:
                 if state.statsd is not None:
                     tg.start_soon(state.statsd.run, state.server)
+                if state.sharer is not None:
+                    tg.start_soon(state.sharer.run)
                 if listener is not None:
                     async with listener:
                         await serve_metrics(listener, state.password, state.scrape)
 
     @hookimpl
-    def faktory_core_shutdown(self, server: Server) -> None:
+    def faktory_core_shutdown(self, server: Server) -> Awaitable[None] | None:
         state = self._states.pop(server, None)
-        if state is not None:
-            state.scope.cancel()
-            if state.statsd is not None:
-                state.statsd.close()
+        if state is None:
+            return None
+        state.scope.cancel()
+        if state.statsd is not None:
+            state.statsd.close()
+        return None if state.sharer is None else final_save(state.sharer)
 
     @hookimpl
     def faktory_core_web_routes(self, server: Server) -> Sequence[Any]:
@@ -199,8 +217,8 @@ def faktory_core_startup(server: Server) -> Awaitable[None]:
 
 
 @hookimpl
-def faktory_core_shutdown(server: Server) -> None:
-    PLUGIN.faktory_core_shutdown(server)
+def faktory_core_shutdown(server: Server) -> Awaitable[None] | None:
+    return PLUGIN.faktory_core_shutdown(server)
 
 
 @hookimpl

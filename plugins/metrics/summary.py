@@ -5,7 +5,8 @@ Plain functions over a :class:`~.recorder.Recorder`; the page and its JSON endpo
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, Protocol
 
 from faktory_core.plugins.metrics.recorder import (
     BUCKETS,
@@ -14,7 +15,6 @@ from faktory_core.plugins.metrics.recorder import (
     PROCESSED,
     SECONDS,
     Minute,
-    Recorder,
 )
 
 __all__ = ["PERIODS", "SORTS", "histogram", "series", "summary"]
@@ -25,12 +25,19 @@ SORTS = ("jobtype", "processed", "failed", "seconds", "mean")
 _LABELS = [*(f"≤ {bound:g} s" for bound in BUCKETS), f"> {BUCKETS[-1]:g} s"]
 
 
+class Windowed(Protocol):
+    """Minute buckets by minute: a :class:`~.recorder.Recorder`, or every server's
+    (:class:`~.shared.Minutes`)."""
+
+    def window(self, minutes: int) -> Iterator[tuple[int, dict[str, Minute]]]: ...
+
+
 def _add(total: Minute, row: Minute) -> None:
     for index, value in enumerate(row):
         total[index] += value
 
 
-def summary(recorder: Recorder, minutes: int, sort: str = "seconds") -> list[dict[str, Any]]:
+def summary(recorder: Windowed, minutes: int, sort: str = "seconds") -> list[dict[str, Any]]:
     """One row per job type seen in the window: processed, failed, seconds, mean."""
     totals: dict[str, Minute] = {}
     for _minute, rows in recorder.window(minutes):
@@ -51,7 +58,7 @@ def summary(recorder: Recorder, minutes: int, sort: str = "seconds") -> list[dic
     return found
 
 
-def series(recorder: Recorder, minutes: int, jobtype: str = "") -> list[dict[str, Any]]:
+def series(recorder: Windowed, minutes: int, jobtype: str = "") -> list[dict[str, Any]]:
     """Per minute (Unix seconds of its start): executions, failures and execution seconds, of
     one job type or of all."""
     points = []
@@ -68,7 +75,7 @@ def series(recorder: Recorder, minutes: int, jobtype: str = "") -> list[dict[str
     return points
 
 
-def histogram(recorder: Recorder, minutes: int, jobtype: str) -> list[dict[str, Any]]:
+def histogram(recorder: Windowed, minutes: int, jobtype: str) -> list[dict[str, Any]]:
     """How many of ``jobtype``'s timed executions fell in each bucket during the window."""
     counts = [0.0] * (len(BUCKETS) + 1)
     for _minute, rows in recorder.window(minutes):

@@ -22,6 +22,7 @@ from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE
 from faktory_core.plugins.metrics.page import CHART_HEIGHT, CHART_WIDTH, TEMPLATE, bars
 from faktory_core.plugins.metrics.recorder import Recorder
 from faktory_core.plugins.metrics.settings import metrics_settings
+from faktory_core.plugins.metrics.shared import Minutes
 from faktory_core.plugins.metrics.summary import PERIODS, SORTS, histogram, series, summary
 from faktory_core.web import BARE, PUBLIC, AnyRequest, page
 
@@ -93,8 +94,8 @@ def routes(plugin: MetricsPlugin, server: Server) -> list[Any]:
             raise HTTPException("metrics are not running yet", HTTP_503_SERVICE_UNAVAILABLE)
         return found
 
-    def recorder() -> Recorder:
-        return state().recorder
+    async def recorder(minutes: int) -> Minutes | Recorder:
+        return await state().minutes(minutes)
 
     @get(SCRAPE_PATH, opt={BARE: True, PUBLIC: settings.open})
     async def metrics() -> Response[bytes]:
@@ -105,7 +106,8 @@ def routes(plugin: MetricsPlugin, server: Server) -> list[Any]:
     async def metrics_page(request: AnyRequest) -> Template:
         chosen, sort, jobtype = _query(request)
         minutes = PERIODS[chosen]
-        points = series(recorder(), minutes, jobtype)
+        found = await recorder(minutes)
+        points = series(found, minutes, jobtype)
         return page(
             TEMPLATE,
             path=PAGE_PATH,
@@ -113,9 +115,9 @@ def routes(plugin: MetricsPlugin, server: Server) -> list[Any]:
             periods=list(PERIODS),
             sort=sort,
             columns=COLUMNS,
-            rows=summary(recorder(), minutes, sort),
+            rows=summary(found, minutes, sort),
             jobtype=jobtype,
-            histogram=histogram(recorder(), minutes, jobtype) if jobtype else [],
+            histogram=histogram(found, minutes, jobtype) if jobtype else [],
             charts=_charts(points),
             width=CHART_WIDTH,
             height=CHART_HEIGHT,
@@ -125,11 +127,12 @@ def routes(plugin: MetricsPlugin, server: Server) -> list[Any]:
     async def metrics_json(request: AnyRequest) -> dict[str, Any]:
         chosen, sort, jobtype = _query(request)
         minutes = PERIODS[chosen]
+        found = await recorder(minutes)
         return {
             "period": chosen,
-            "jobtypes": summary(recorder(), minutes, sort),
-            "series": series(recorder(), minutes, jobtype),
-            **({"histogram": histogram(recorder(), minutes, jobtype)} if jobtype else {}),
+            "jobtypes": summary(found, minutes, sort),
+            "series": series(found, minutes, jobtype),
+            **({"histogram": histogram(found, minutes, jobtype)} if jobtype else {}),
         }
 
     return [metrics, metrics_page, metrics_json]

@@ -12,6 +12,7 @@ from typing import Any
 from faktory_core.hookspecs import hookimpl
 from faktory_core.plugins.redis_store import throttle, tracking
 from faktory_core.plugins.redis_store.batch import build as build_batches
+from faktory_core.plugins.redis_store.metrics import RedisMinutes
 from faktory_core.plugins.redis_store.store import RedisStore
 from faktory_core.plugins.redis_store.unique import RedisUniqueLocks
 from faktory_core.store import Store
@@ -24,6 +25,7 @@ FEATURES: dict[str, Callable[[RedisStore], Any]] = {
     "throttle": throttle.RedisThrottle,
     "track": tracking.RedisTracking,
     "batch": build_batches,
+    "metrics": RedisMinutes,
 }
 
 
