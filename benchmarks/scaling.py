@@ -53,6 +53,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("-n", "--jobs", type=int, default=20000, help="jobs per run (20000)")
     p.add_argument("-c", "--conns", type=int, default=8, help="connections in all (8)")
     p.add_argument("--rounds", type=int, default=3, help="runs per server count (3)")
+    p.add_argument("--idle", type=float, default=3.0, help="idle seconds measured first (3)")
     p.add_argument("--timeout", type=float, default=600.0, help="abort after this many seconds")
     p.add_argument("--json-out", type=Path, help="also append the JSON line to this file")
     args = p.parse_args(argv)
@@ -140,9 +141,22 @@ def machine_ticks() -> tuple[int, int]:
 
 
 def redis_calls(client: redis.Redis) -> dict[str, int]:
-    """Calls so far per command (scripts' own commands included), from INFO commandstats."""
+    """Calls so far per command (scripts' own commands included), from INFO commandstats, and
+    the socket reads and writes Redis made (``reads``, ``writes``): fewer per job means the
+    servers' commands arrived and left in larger batches."""
     stats = client.info("commandstats")
-    return {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()}
+    calls = {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()}
+    io = client.info("stats")
+    calls["reads"] = int(io.get("total_reads_processed", 0))
+    calls["writes"] = int(io.get("total_writes_processed", 0))
+    return calls
+
+
+def idle_cpu(pids: list[int], seconds: float) -> float:
+    """CPU seconds per second that the servers spend with no load (their background tasks)."""
+    before = sum(proc.cpu_seconds(pid) for pid in pids)
+    time.sleep(seconds)
+    return (sum(proc.cpu_seconds(pid) for pid in pids) - before) / seconds
 
 
 def run_mixed(
@@ -208,6 +222,7 @@ def run_mixed(
             if calls > before["calls"].get(name, 0)
         },
     )
+    run["redis_reads_per_job"] = run["redis_calls_per_job"].get("reads", 0.0)
     return run
 
 
@@ -218,7 +233,8 @@ def describe(run: dict[str, Any]) -> str:
         f"{run['jobs_per_s']} jobs/s; per job: servers {run['server_cpu_us_per_job']} us, "
         f"Redis {run['redis_cpu_us_per_job']} us, load generator "
         f"{run['client_cpu_us_per_job']} us, other programs {run['others_cpu_us_per_job']} us; "
-        f"machine {run['machine_busy_pct']} % busy; Redis calls per job "
+        f"machine {run['machine_busy_pct']} % busy; idle servers "
+        f"{run['idle_server_cpu_ms_per_s']} ms CPU/s; Redis calls per job "
         f"{run['redis_calls_per_job']}; "
         f"p50/p99 us PUSH {lat['PUSH']['p50_us']}/{lat['PUSH']['p99_us']}, "
         f"FETCH {lat['FETCH']['p50_us']}/{lat['FETCH']['p99_us']}, "
@@ -230,9 +246,11 @@ COLUMNS = (
     ("jobs_per_s", "jobs/s"),
     ("server_cpu_us_per_job", "servers us/job"),
     ("redis_cpu_us_per_job", "Redis us/job"),
+    ("redis_reads_per_job", "Redis reads/job"),
     ("client_cpu_us_per_job", "loadgen us/job"),
     ("others_cpu_us_per_job", "others us/job"),
     ("machine_busy_pct", "machine busy %"),
+    ("idle_server_cpu_ms_per_s", "idle servers ms CPU/s"),
 )
 
 
@@ -270,9 +288,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     where = folder / f"round-{round_no}-{count}"
                     where.mkdir()
                     with started_servers(count, redis_port, where) as targets:
+                        idle = idle_cpu([t.pid for t in targets], args.idle)
                         result = run_mixed(
                             targets, (redis_pid, client), args.jobs, args.conns, deadline
                         )
+                    result["idle_server_cpu_ms_per_s"] = round(idle * 1000, 1)
                     doc["runs"].append(result)
                     print(describe(result), flush=True)
             client.close()
