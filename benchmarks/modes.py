@@ -88,23 +88,23 @@ def run_push(target: Target, s: Settings, mode: str) -> Measured:
     tasks = [Task(mode, queue, tag, first, n, batch) for first, n in shares(s.jobs, s.conns)]
     size = queued(target, queue)
     measured = measure(tasks, target, s, mode)
-    _expect(f"{queue} size", queued(target, queue) - size, s.jobs)
+    expect(f"{queue} size", queued(target, queue) - size, s.jobs)
     return measured
 
 
 def run_fetch_ack(target: Target, s: Settings, mode: str) -> Measured:
     """Fill the queue with ``jobs`` first (not measured), then fetch and ack every one."""
     queue, tag = queue_of(mode), f"{s.run_id}-{mode}"
-    _expect(f"{queue} size before the run", queued(target, queue), 0)
+    expect(f"{queue} size before the run", queued(target, queue), 0)
     started = time.monotonic()
     pushb(target, s.deadline, Task("pushb", queue, tag, 0, s.jobs), s.conns)
     prefill = time.monotonic() - started
     done = processed(target)
     tasks = [Task("fetch-ack", queue, count=n) for _, n in shares(s.jobs, s.conns)]
     measured = measure(tasks, target, s, mode)
-    _verify_fetched(measured.results, tag, s.jobs)
-    _expect("total_processed growth", processed(target) - done, s.jobs)
-    _expect(f"{queue} size after the run", queued(target, queue), 0)
+    verify_fetched(measured.results, tag, s.jobs)
+    expect("total_processed growth", processed(target) - done, s.jobs)
+    expect(f"{queue} size after the run", queued(target, queue), 0)
     measured.extra["prefill_s"] = round(prefill, 3)
     return measured
 
@@ -114,15 +114,15 @@ def run_mixed(target: Target, s: Settings, mode: str) -> Measured:
     if s.conns < 2:
         raise BenchError("mixed needs at least 2 connections")
     queue, tag = queue_of(mode), f"{s.run_id}-{mode}"
-    _expect(f"{queue} size before the run", queued(target, queue), 0)
+    expect(f"{queue} size before the run", queued(target, queue), 0)
     pushers, fetchers = s.conns // 2, s.conns - s.conns // 2
     tasks = [Task("push", queue, tag, first, n) for first, n in shares(s.jobs, pushers)]
     tasks += [Task("fetch-ack", queue, count=n) for _, n in shares(s.jobs, fetchers)]
     done = processed(target)
     measured = measure(tasks, target, s, mode)
-    _verify_fetched(measured.results, tag, s.jobs)
-    _expect("total_processed growth", processed(target) - done, s.jobs)
-    _expect(f"{queue} size after the run", queued(target, queue), 0)
+    verify_fetched(measured.results, tag, s.jobs)
+    expect("total_processed growth", processed(target) - done, s.jobs)
+    expect(f"{queue} size after the run", queued(target, queue), 0)
     return measured
 
 
@@ -135,7 +135,7 @@ def run_memory(target: Target, s: Settings, mode: str) -> Measured:
     pushb(target, s.deadline, Task("pushb", queue, tag, 0, s.jobs), s.conns)
     elapsed = time.monotonic() - started
     after = Sample.of(target.pid)
-    _expect(f"{queue} size", queued(target, queue) - size, s.jobs)
+    expect(f"{queue} size", queued(target, queue) - size, s.jobs)
     return Measured([], before, after, {"push_s": round(elapsed, 3), "batch": FILL_BATCH})
 
 
@@ -151,12 +151,12 @@ RUNNERS: dict[str, Callable[[Target, Settings, str], Measured]] = {
 # -- checks ----------------------------------------------------------------------------------
 
 
-def _expect(what: str, got: int, wanted: int) -> None:
+def expect(what: str, got: int, wanted: int) -> None:
     if got != wanted:
         raise BenchError(f"{what}: {got}, expected {wanted}")
 
 
-def _verify_fetched(results: list[Result], tag: str, jobs: int) -> None:
+def verify_fetched(results: list[Result], tag: str, jobs: int) -> None:
     """Every pushed jid fetched and acked exactly once, and nothing else."""
     fetched = [jid for result in results for jid in result.jids]
     unique = set(fetched)

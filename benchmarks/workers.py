@@ -45,6 +45,9 @@ class Task:
     count: int = 0
     batch: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The server to connect to when not the phase's target (scaling.py spreads connections
+    #: over several servers); 0: the target.
+    port: int = 0
 
 
 @dataclass
@@ -213,7 +216,8 @@ def worker_main(
     done: Any,
 ) -> None:
     try:
-        conn = Conn(target.port, timeout=_left(deadline), password=target.password)
+        port = task.port or target.port
+        conn = Conn(port, timeout=_left(deadline), password=target.password)
         loop = PREPARERS[task.kind](conn, task)
         barrier.wait(_left(deadline))  # connected and encoded
         barrier.wait(_left(deadline))  # the caller has sampled the server: go
