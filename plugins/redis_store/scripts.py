@@ -232,6 +232,35 @@ return {member, score}
 """
 )
 
+# ACK for several jids (a group commit, see .group); the counters move once for all.
+# KEYS: reservations, working, processed, processed:<day>   ARGV: day ttl, jid...
+# Returns {member, score} pairs flat, false false for a jid not reserved.
+ACK_MANY = """
+local out, acked = {}, 0
+for i = 2, #ARGV do
+  local member = redis.call('HGET', KEYS[1], ARGV[i])
+  local score = false
+  if member then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+    score = redis.call('ZSCORE', KEYS[2], member)
+    if score then
+      redis.call('ZREM', KEYS[2], member)
+      acked = acked + 1
+    else
+      member = false
+    end
+  end
+  out[#out + 1] = member
+  out[#out + 1] = score
+end
+if acked > 0 then
+  redis.call('INCRBY', KEYS[3], acked)
+  redis.call('INCRBY', KEYS[4], acked)
+  redis.call('EXPIRE', KEYS[4], ARGV[1])
+end
+return out
+"""
+
 # KEYS: reservations, working, processed, failures, processed:<day>, failures:<day>, destination
 # ARGV: jid, now, expired_only ('1'/'0'), day ttl, job, score, has destination ('1'/'0')
 SETTLE = (
@@ -678,6 +707,7 @@ _SOURCES = {
     "remove": REMOVE,
     "reservation": RESERVATION,
     "ack": ACK,
+    "ack_many": ACK_MANY,
     "settle": SETTLE,
     "release": RELEASE,
     "unreserve": UNRESERVE,
@@ -721,6 +751,7 @@ class Scripts:
     remove: Script
     reservation: Script
     ack: Script
+    ack_many: Script
     settle: Script
     release: Script
     unreserve: Script

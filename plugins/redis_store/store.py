@@ -20,7 +20,7 @@ import hashlib
 import logging
 import math
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Hashable, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -66,6 +66,7 @@ from faktory_core.plugins.redis_store.connection import (
     redis_errors,
     server_version,
 )
+from faktory_core.plugins.redis_store.group import Grouped
 from faktory_core.plugins.redis_store.groups import Groups, Pair, jids_written
 from faktory_core.plugins.redis_store.keys import Keys
 from faktory_core.plugins.redis_store.link import Arg, Link
@@ -102,6 +103,8 @@ FETCH_KEYS_LIMIT = 1024
 #: Queues one fetch script looks at, at most: a FETCH naming more runs one script per this many,
 #: in order, so one FETCH never holds Redis for a long list (other clients' commands run between).
 FETCH_SCRIPT_QUEUES = 256
+#: Calls one group-commit script call takes at most (:mod:`.group`).
+GROUP = 256
 
 
 def _pairs(flat: Sequence[Any]) -> list[tuple[bytes, float]]:
@@ -113,6 +116,13 @@ def _bytes(value: Any) -> bytes:
     """A reply value as bytes: the client is made without decode_responses, so replies are
     bytes already, whatever redis-py's annotations allow."""
     return value if isinstance(value, bytes) else str(value).encode()
+
+
+def _pairs_or_none(reply: Any, count: int) -> list[tuple[bytes, bytes] | None]:
+    """A group reply of ``count`` (member, score) pairs, nil nil for none."""
+    if len(reply) != 2 * count:
+        raise StoreError(f"Redis answered {len(reply)} values for {count} calls")
+    return [None if reply[i] is None else (reply[i], reply[i + 1]) for i in range(0, 2 * count, 2)]
 
 
 def _members(reply: Any) -> list[bytes]:
@@ -220,6 +230,8 @@ class RedisStore:
     #: back (:mod:`.undo`).
     _lost: LostFetches = attrs.field(factory=LostFetches, init=False)
     _undoer: Background = attrs.field(factory=Background, init=False)
+    #: ACKs of one event-loop pass, one script call per day counter (:mod:`.group`).
+    _ack_group: Grouped[str] | None = attrs.field(default=None, init=False)
 
     @keys.default
     def _make_keys(self) -> Keys:
@@ -330,7 +342,7 @@ class RedisStore:
                 await client.aclose()
                 await client.connection_pool.disconnect()
         link, self._link = self._link, None
-        self._scripts = None
+        self._scripts = self._ack_group = None
         if link is not None:
             await link.aclose()
         local, self._local = self._local, None
@@ -411,6 +423,16 @@ class RedisStore:
 
     def _res_keys(self) -> list[str]:
         return [self.keys.reservations, self.keys.working]
+
+    @property
+    def _acks(self) -> Grouped[str]:
+        if self._ack_group is None:
+            self._ack_group = Grouped(self._s.ack_many, self._ack_call, _pairs_or_none, GROUP)
+        return self._ack_group
+
+    def _ack_call(self, day_key: Hashable, jids: Sequence[str]) -> tuple[list[Arg], list[Arg]]:
+        keys: list[Arg] = [*self._res_keys(), self.keys.processed, str(day_key)]
+        return keys, [DAY_TTL, *jids]
 
     # -- queues ---------------------------------------------------------------------------------
     @map_errors
@@ -923,9 +945,8 @@ class RedisStore:
 
     @map_errors
     async def ack(self, jid: str, now: float) -> Reservation | None:
-        keys = [*self._res_keys(), self.keys.processed, self.keys.processed_on(utc_day(now))]
-        reply = await self._s.ack(keys=keys, args=[jid, DAY_TTL])
-        if not reply:
+        reply = await self._acks(self.keys.processed_on(utc_day(now)), jid)
+        if reply is None:
             self._made.drop(jid)
             return None
         member, expiry = reply[0], float(reply[1])
