@@ -76,14 +76,6 @@ end
 
 # -- queues -------------------------------------------------------------------------------------
 
-# KEYS: queues, q:<name>   ARGV: name, job, channel
-PUSH = """
-local n = redis.call('LPUSH', KEYS[2], ARGV[2])
-redis.call('SADD', KEYS[1], ARGV[1])
-if n == 1 then redis.call('PUBLISH', ARGV[3], ARGV[1] .. ' 1') end
-return n
-"""
-
 # KEYS: queues   ARGV: channel, prefix, then (name, job) pairs
 # PUSH for many jobs in order; a queue that was empty before gets one message with its count.
 PUSH_MANY = """
@@ -103,63 +95,105 @@ end
 return (#ARGV - 2) / 2
 """
 
-# KEYS: paused, working, reservations, corrupt, q:<name>..., worker:<wid>
-# ARGV: now (score string), reserved_at (RFC 3339), wid (JSON string), now + 1800 (score
-#       string), its RFC 3339 stamp, name...
-# Returns {job, expiry score, queue, jobs left in it, jid}, {'', job, queue} for a job that is
-# not JSON (moved to the corrupt list), {state} when the worker is quiet or terminated (it
-# gets nothing, §3.4: checked here so a FETCH is one round trip), or nil.
+# PUSH for the PUSHes of one event-loop pass (a group commit, see .group): each job its own
+# step, with its own answer -- the queue's new length, or the error of its LPUSH (pcall).
+# KEYS: queues   ARGV: channel, prefix, then (name, job) pairs
+PUSH_GROUP = """
+local out, counts, fresh = {}, {}, {}
+for i = 3, #ARGV, 2 do
+  local name = ARGV[i]
+  local n = redis.pcall('LPUSH', ARGV[2] .. 'q:' .. name, ARGV[i + 1])
+  if type(n) == 'number' then
+    if counts[name] == nil then
+      counts[name], fresh[name] = 0, n == 1
+      redis.call('SADD', KEYS[1], name)
+    end
+    counts[name] = counts[name] + 1
+  end
+  out[#out + 1] = n
+end
+for name, n in pairs(counts) do
+  if fresh[name] then redis.call('PUBLISH', ARGV[1], name .. ' ' .. n) end
+end
+return out
+"""
+
+# The FETCHes of one event-loop pass that name the same queues (a group commit, see .group),
+# one call after the other, each its own step with its own answer.
+# KEYS: paused, working, reservations, corrupt, q:<name>... (n of them), then worker:<wid> of
+#       each call
+# ARGV: n, name..., then per call: now (score string), reserved_at (RFC 3339), wid (JSON
+#       string), now + 1800 (score string), its RFC 3339 stamp
+# Returns one entry per call: {job, expiry score, queue, jobs left in it, jid}, {'', job,
+# queue} for a job that is not JSON (moved to the corrupt list), {state} when the worker is
+# quiet or terminated (it gets nothing, §3.4: checked here so a FETCH is one round trip), nil
+# when there is nothing to fetch, or the error that stopped that call.
 #
 # Cheap on the common job: the caller formats the default expiry (1800 s), and a job whose
 # JSON begins {"jid":"<id>" (Faktory's order) or {"retry":<n>,"jid":"<id>" (ours), with no
 # "reserve_for" anywhere in it, is reserved without cjson (its first or second key is the jid;
 # only a writer that repeats keys could fool this, and no Faktory, client or this server
 # does). Anything else is decoded as JSON, and its reserve_for applied.
-FETCH = (
+FETCH_GROUP = (
     _RFC3339
     + """
-local state = redis.call('HGET', KEYS[#KEYS], 'state')
-if state == 'quiet' or state == 'terminate' then return {state} end
+local n = tonumber(ARGV[1])
 local plain = '([^"' .. string.char(92) .. ']+)"'  -- a JSON string without escapes
 local jid_first, jid_second = '^{"jid":"' .. plain, '^{"retry":%-?%d+,"jid":"' .. plain
-for i = 5, #KEYS - 1 do
-  local name = ARGV[i + 1]
-  if redis.call('SISMEMBER', KEYS[1], name) == 0 then
-    local job = redis.call('RPOP', KEYS[i])
-    if job then
-      local jid = string.match(job, jid_first) or string.match(job, jid_second)
-      local secs = nil
-      if not jid or string.find(job, '"reserve_for"', 1, true) then
-        local ok, data = pcall(cjson.decode, job)
-        if not ok or type(data) ~= 'table' or type(data.jid) ~= 'string' then
-          redis.call('RPUSH', KEYS[4], job)
-          return {'', job, name}
+local function take(worker, a)
+  local state = redis.call('HGET', worker, 'state')
+  if state == 'quiet' or state == 'terminate' then return {state} end
+  for q = 1, n do
+    local key, name = KEYS[4 + q], ARGV[1 + q]
+    if redis.call('SISMEMBER', KEYS[1], name) == 0 then
+      local job = redis.call('RPOP', key)
+      if job then
+        local jid = string.match(job, jid_first) or string.match(job, jid_second)
+        local secs = nil
+        if not jid or string.find(job, '"reserve_for"', 1, true) then
+          local ok, data = pcall(cjson.decode, job)
+          if not ok or type(data) ~= 'table' or type(data.jid) ~= 'string' then
+            redis.call('RPUSH', KEYS[4], job)
+            return {'', job, name}
+          end
+          jid = data.jid
+          secs = data.reserve_for
+          if type(secs) == 'number' and secs ~= 0 then
+            secs = math.min(math.max(secs, 60), 86400)
+          else
+            secs = nil
+          end
         end
-        jid = data.jid
-        secs = data.reserve_for
-        if type(secs) == 'number' and secs ~= 0 then
-          secs = math.min(math.max(secs, 60), 86400)
-        else
-          secs = nil
+        local score, expires_at = ARGV[a + 3], ARGV[a + 4]
+        if secs and secs ~= 1800 then
+          local expiry = tonumber(ARGV[a]) + secs
+          score = string.format('%.17g', expiry)
+          expires_at = rfc3339(expiry)
         end
+        local member = '{"job":' .. job .. ',"reserved_at":"' .. ARGV[a + 1]
+          .. '","expires_at":"' .. expires_at .. '","wid":' .. ARGV[a + 2] .. '}'
+        local old = redis.call('HGET', KEYS[3], jid)
+        if old then redis.call('ZREM', KEYS[2], old) end
+        redis.call('ZADD', KEYS[2], score, member)
+        redis.call('HSET', KEYS[3], jid, member)
+        return {job, score, name, redis.call('LLEN', key), jid}
       end
-      local score, expires_at = ARGV[4], ARGV[5]
-      if secs and secs ~= 1800 then
-        local expiry = tonumber(ARGV[1]) + secs
-        score = string.format('%.17g', expiry)
-        expires_at = rfc3339(expiry)
-      end
-      local member = '{"job":' .. job .. ',"reserved_at":"' .. ARGV[2] .. '","expires_at":"'
-        .. expires_at .. '","wid":' .. ARGV[3] .. '}'
-      local old = redis.call('HGET', KEYS[3], jid)
-      if old then redis.call('ZREM', KEYS[2], old) end
-      redis.call('ZADD', KEYS[2], score, member)
-      redis.call('HSET', KEYS[3], jid, member)
-      return {job, score, name, redis.call('LLEN', KEYS[i]), jid}
     end
   end
+  return false
 end
-return false
+local out = {}
+for c = 1, #KEYS - 4 - n do
+  local ok, got = pcall(take, KEYS[4 + n + c], n + 2 + (c - 1) * 5)
+  if ok then
+    out[c] = got
+  elseif type(got) == 'table' and got.err then
+    out[c] = got
+  else
+    out[c] = redis.error_reply(tostring(got))
+  end
+end
+return out
 """
 )
 
@@ -216,21 +250,6 @@ local score = redis.call('ZSCORE', KEYS[2], member)
 if not score then return false end
 return {member, score}
 """
-
-# KEYS: reservations, working, processed, processed:<day>   ARGV: jid, day ttl
-ACK = (
-    _COUNT
-    + """
-local member = redis.call('HGET', KEYS[1], ARGV[1])
-if not member then return false end
-redis.call('HDEL', KEYS[1], ARGV[1])
-local score = redis.call('ZSCORE', KEYS[2], member)
-if not score then return false end
-redis.call('ZREM', KEYS[2], member)
-count(KEYS[3], KEYS[4], ARGV[2])
-return {member, score}
-"""
-)
 
 # ACK for several jids (a group commit, see .group); the counters move once for all.
 # KEYS: reservations, working, processed, processed:<day>   ARGV: day ttl, jid...
@@ -698,15 +717,14 @@ return moved
 """
 
 _SOURCES = {
-    "push": PUSH,
     "push_many": PUSH_MANY,
-    "fetch": FETCH,
+    "push_group": PUSH_GROUP,
+    "fetch_group": FETCH_GROUP,
     "ready": READY,
     "pause": PAUSE,
     "resume": RESUME,
     "remove": REMOVE,
     "reservation": RESERVATION,
-    "ack": ACK,
     "ack_many": ACK_MANY,
     "settle": SETTLE,
     "release": RELEASE,
@@ -742,15 +760,14 @@ _BULKY = frozenset({"expired", "scan"})
 class Scripts:
     """Every script of the store on its Link (``EVALSHA``; sent with its source on NOSCRIPT)."""
 
-    push: Script
     push_many: Script
-    fetch: Script
+    push_group: Script
+    fetch_group: Script
     ready: Script
     pause: Script
     resume: Script
     remove: Script
     reservation: Script
-    ack: Script
     ack_many: Script
     settle: Script
     release: Script

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Collection, Hashable, Sequence
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import attrs
@@ -66,7 +66,7 @@ from faktory_core.plugins.redis_store.connection import (
     redis_errors,
     server_version,
 )
-from faktory_core.plugins.redis_store.group import Grouped
+from faktory_core.plugins.redis_store.group import Grouped, entry_error
 from faktory_core.plugins.redis_store.groups import Groups, Pair, jids_written
 from faktory_core.plugins.redis_store.keys import Keys
 from faktory_core.plugins.redis_store.link import Arg, Link
@@ -106,6 +106,9 @@ FETCH_SCRIPT_QUEUES = 256
 #: Calls one group-commit script call takes at most (:mod:`.group`).
 GROUP = 256
 
+#: One FETCH in a group: the worker's key, then the script's five arguments for it.
+FetchCall = tuple[str, str, str, bytes, str, str]
+
 
 def _pairs(flat: Sequence[Any]) -> list[tuple[bytes, float]]:
     """A Lua WITHSCORES reply (member, score, member, score...) as pairs."""
@@ -123,6 +126,20 @@ def _pairs_or_none(reply: Any, count: int) -> list[tuple[bytes, bytes] | None]:
     if len(reply) != 2 * count:
         raise StoreError(f"Redis answered {len(reply)} values for {count} calls")
     return [None if reply[i] is None else (reply[i], reply[i + 1]) for i in range(0, 2 * count, 2)]
+
+
+def _entries(reply: Any, count: int) -> list[Any]:
+    """A group reply of ``count`` entries: each call's error reply raised, the rest as is."""
+    if len(reply) != count:
+        raise StoreError(f"Redis answered {len(reply)} values for {count} calls")
+    return [entry_error(entry) or entry for entry in reply]
+
+
+def _errors_or_none(reply: Any, count: int) -> list[BaseException | None]:
+    """A group reply of ``count`` entries: each call's error reply, or None (it went through)."""
+    if len(reply) != count:
+        raise StoreError(f"Redis answered {len(reply)} values for {count} calls")
+    return [entry_error(entry) for entry in reply]
 
 
 def _members(reply: Any) -> list[bytes]:
@@ -232,6 +249,10 @@ class RedisStore:
     _undoer: Background = attrs.field(factory=Background, init=False)
     #: ACKs of one event-loop pass, one script call per day counter (:mod:`.group`).
     _ack_group: Grouped[str] | None = attrs.field(default=None, init=False)
+    #: PUSHes of one event-loop pass, one script call (:mod:`.group`).
+    _push_group: Grouped[tuple[str, bytes]] | None = attrs.field(default=None, init=False)
+    #: FETCHes of one event-loop pass, one script call per list of queues (:mod:`.group`).
+    _fetch_group: Grouped[FetchCall] | None = attrs.field(default=None, init=False)
 
     @keys.default
     def _make_keys(self) -> Keys:
@@ -342,7 +363,7 @@ class RedisStore:
                 await client.aclose()
                 await client.connection_pool.disconnect()
         link, self._link = self._link, None
-        self._scripts = self._ack_group = None
+        self._scripts = self._ack_group = self._push_group = self._fetch_group = None
         if link is not None:
             await link.aclose()
         local, self._local = self._local, None
@@ -425,6 +446,36 @@ class RedisStore:
         return [self.keys.reservations, self.keys.working]
 
     @property
+    def _fetches(self) -> Grouped[FetchCall]:
+        if self._fetch_group is None:
+            self._fetch_group = Grouped(self._s.fetch_group, self._fetch_call, _entries, GROUP)
+        return self._fetch_group
+
+    def _fetch_call(
+        self, names: Hashable, calls: Sequence[FetchCall]
+    ) -> tuple[list[Arg], list[Arg]]:
+        queues = cast(tuple[str, ...], names)
+        keys = [*self._keys_of(queues), *(call[0] for call in calls)]
+        args: list[Arg] = [len(queues), *queues]
+        for call in calls:
+            args += call[1:]
+        return keys, args
+
+    @property
+    def _pushes(self) -> Grouped[tuple[str, bytes]]:
+        if self._push_group is None:
+            self._push_group = Grouped(self._s.push_group, self._push_call, _errors_or_none, GROUP)
+        return self._push_group
+
+    def _push_call(
+        self, _: Hashable, jobs: Sequence[tuple[str, bytes]]
+    ) -> tuple[list[Arg], list[Arg]]:
+        args: list[Arg] = [self.keys.pushed, self.keys.prefix]
+        for queue, raw in jobs:
+            args += (queue, raw)
+        return [self.keys.queues], args
+
+    @property
     def _acks(self) -> Grouped[str]:
         if self._ack_group is None:
             self._ack_group = Grouped(self._s.ack_many, self._ack_call, _pairs_or_none, GROUP)
@@ -437,8 +488,7 @@ class RedisStore:
     # -- queues ---------------------------------------------------------------------------------
     @map_errors
     async def push(self, job: Job) -> None:
-        keys = [self.keys.queues, self.keys.queue(job.queue)]
-        await self._s.push(keys=keys, args=[job.queue, job.encode(), self.keys.pushed])
+        await self._pushes(None, (job.queue, job.encode()))
 
     @map_errors
     async def push_many(self, jobs: Sequence[Job]) -> None:
@@ -522,12 +572,12 @@ class RedisStore:
     async def _take_from(
         self, queues: Sequence[str], wid: str, now: float
     ) -> Reservation | Refused | None:
-        keys = [*self._keys_of(queues), self.keys.worker(wid)]
         stamp, wid_json, expiry = format_ts(now), jobjson.dumps(wid), now + DEFAULT_RESERVE_FOR
-        args: list[Arg] = [fstr(now), stamp, wid_json, fstr(expiry), format_ts(expiry), *queues]
+        call = (self.keys.worker(wid), fstr(now), stamp, wid_json, fstr(expiry), format_ts(expiry))
+        names = tuple(queues)
         for _ in range(CORRUPT_SKIPS):
             try:
-                reply = await self._s.fetch(keys=keys, args=args)
+                reply = await self._fetches(names, call)
             except rex.ResponseError:
                 raise  # Redis answered: the script failed, it reserved nothing
             except BaseException:

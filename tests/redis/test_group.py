@@ -4,6 +4,7 @@ script call, and each caller still gets its own answer."""
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator
 
 import anyio
@@ -11,7 +12,7 @@ import pytest
 import redis
 
 from faktory_core.errors import StoreError
-from faktory_core.model import Job
+from faktory_core.model import Job, WorkerInfo, WorkerState
 from faktory_core.plugins.redis_store import RedisSettings, RedisStore
 from faktory_core.testing import FakeClock
 from faktory_core.testing.contract import make_job
@@ -111,3 +112,55 @@ async def test_a_group_whose_connection_fails_fails_every_caller(
     assert raw.zcard("working") == 2  # nothing was acked
     results = await _together(*(store.ack(job.jid, clock.now()) for job in jobs))
     assert [res.job for res in results] == jobs  # type: ignore[attr-defined]
+
+
+async def test_pushes_in_one_pass_are_one_script_call_with_an_answer_each(
+    store: RedisStore, clock: FakeClock, raw: redis.Redis
+) -> None:
+    await store.push(make_job(queue="warm"))  # the script is loaded
+    raw.set("q:broken", "not a list")  # a push there fails in Redis (WRONGTYPE)
+    raw.config_resetstat()
+    jobs = [
+        make_job(queue="a"),
+        make_job(queue="broken"),
+        make_job(queue="b"),
+        make_job(queue="a"),
+    ]
+    results = await _together(*(store.push(job) for job in jobs))
+    assert _evalsha_calls(raw) == 1
+    assert results[0] is None
+    assert isinstance(results[1], StoreError)
+    assert "WRONGTYPE" in str(results[1])
+    assert results[2:] == [None, None]
+    assert [json.loads(raw) for raw in raw.lrange("q:a", 0, -1)][::-1] == [
+        jobs[0].to_dict(),
+        jobs[3].to_dict(),
+    ]
+    assert raw.llen("q:b") == 1
+    assert raw.smembers("queues") == {b"warm", b"a", b"b"}
+    assert await store.queue_size("a") == 2
+
+
+async def test_fetches_in_one_pass_are_one_script_call_with_an_answer_each(
+    store: RedisStore, clock: FakeClock, raw: redis.Redis
+) -> None:
+    queues = ["a", "broken"]
+    await store.fetch(queues, "w0", clock.now(), 0)  # the script is loaded
+    jobs = [make_job(queue="a", args=[n]) for n in range(2)]
+    await store.push_many(jobs)
+    raw.set("q:broken", "not a list")  # a fetch that gets that far fails (WRONGTYPE)
+    quiet = WorkerInfo(wid="quiet", hostname="h", pid=1, started_at=clock.now())
+    await store.worker_connect(quiet)
+    assert await store.worker_signal(["quiet"], WorkerState.QUIET) == 1
+    raw.config_resetstat()
+    wids = ["w1", "quiet", "w2", "w3"]
+    results = await _together(*(store.fetch(queues, wid, clock.now(), 0) for wid in wids))
+    assert _evalsha_calls(raw) == 1
+    first, refused, second, failed = results
+    assert [first.job, second.job] == jobs  # type: ignore[attr-defined]
+    assert [first.wid, second.wid] == ["w1", "w2"]  # type: ignore[attr-defined]
+    assert refused is None  # a quiet worker gets nothing, and takes nothing
+    assert isinstance(failed, StoreError)
+    assert "WRONGTYPE" in str(failed)
+    assert raw.zcard("working") == 2  # the failed call reserved nothing
+    assert {res.job.jid for res in await store.reservations()} == {job.jid for job in jobs}
