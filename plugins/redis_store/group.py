@@ -92,6 +92,7 @@ class Grouped(Generic[Item]):
             _fail(calls, exc)
             return
         sent.add_done_callback(lambda done: self._answered(done, calls, keys, args))
+        conn.flush()  # this is the end of the pass already: not one more pass of latency
 
     def _answered(
         self,

@@ -76,6 +76,14 @@ end
 
 # -- queues -------------------------------------------------------------------------------------
 
+# KEYS: queues, q:<name>   ARGV: name, job, channel
+PUSH = """
+local n = redis.call('LPUSH', KEYS[2], ARGV[2])
+redis.call('SADD', KEYS[1], ARGV[1])
+if n == 1 then redis.call('PUBLISH', ARGV[3], ARGV[1] .. ' 1') end
+return n
+"""
+
 # KEYS: queues   ARGV: channel, prefix, then (name, job) pairs
 # PUSH for many jobs in order; a queue that was empty before gets one message with its count.
 PUSH_MANY = """
@@ -93,29 +101,6 @@ for name, n in pairs(counts) do
   if fresh[name] then redis.call('PUBLISH', ARGV[1], name .. ' ' .. n) end
 end
 return (#ARGV - 2) / 2
-"""
-
-# PUSH for the PUSHes of one event-loop pass (a group commit, see .group): each job its own
-# step, with its own answer -- the queue's new length, or the error of its LPUSH (pcall).
-# KEYS: queues   ARGV: channel, prefix, then (name, job) pairs
-PUSH_GROUP = """
-local out, counts, fresh = {}, {}, {}
-for i = 3, #ARGV, 2 do
-  local name = ARGV[i]
-  local n = redis.pcall('LPUSH', ARGV[2] .. 'q:' .. name, ARGV[i + 1])
-  if type(n) == 'number' then
-    if counts[name] == nil then
-      counts[name], fresh[name] = 0, n == 1
-      redis.call('SADD', KEYS[1], name)
-    end
-    counts[name] = counts[name] + 1
-  end
-  out[#out + 1] = n
-end
-for name, n in pairs(counts) do
-  if fresh[name] then redis.call('PUBLISH', ARGV[1], name .. ' ' .. n) end
-end
-return out
 """
 
 # The FETCHes of one event-loop pass that name the same queues (a group commit, see .group),
@@ -718,7 +703,7 @@ return moved
 
 _SOURCES = {
     "push_many": PUSH_MANY,
-    "push_group": PUSH_GROUP,
+    "push": PUSH,
     "fetch_group": FETCH_GROUP,
     "ready": READY,
     "pause": PAUSE,
@@ -761,7 +746,7 @@ class Scripts:
     """Every script of the store on its Link (``EVALSHA``; sent with its source on NOSCRIPT)."""
 
     push_many: Script
-    push_group: Script
+    push: Script
     fetch_group: Script
     ready: Script
     pause: Script

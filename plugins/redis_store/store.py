@@ -135,13 +135,6 @@ def _entries(reply: Any, count: int) -> list[Any]:
     return [entry_error(entry) or entry for entry in reply]
 
 
-def _errors_or_none(reply: Any, count: int) -> list[BaseException | None]:
-    """A group reply of ``count`` entries: each call's error reply, or None (it went through)."""
-    if len(reply) != count:
-        raise StoreError(f"Redis answered {len(reply)} values for {count} calls")
-    return [entry_error(entry) for entry in reply]
-
-
 def _members(reply: Any) -> list[bytes]:
     return [_bytes(item) for item in reply]
 
@@ -249,8 +242,6 @@ class RedisStore:
     _undoer: Background = attrs.field(factory=Background, init=False)
     #: ACKs of one event-loop pass, one script call per day counter (:mod:`.group`).
     _ack_group: Grouped[str] | None = attrs.field(default=None, init=False)
-    #: PUSHes of one event-loop pass, one script call (:mod:`.group`).
-    _push_group: Grouped[tuple[str, bytes]] | None = attrs.field(default=None, init=False)
     #: FETCHes of one event-loop pass, one script call per list of queues (:mod:`.group`).
     _fetch_group: Grouped[FetchCall] | None = attrs.field(default=None, init=False)
 
@@ -363,7 +354,7 @@ class RedisStore:
                 await client.aclose()
                 await client.connection_pool.disconnect()
         link, self._link = self._link, None
-        self._scripts = self._ack_group = self._push_group = self._fetch_group = None
+        self._scripts = self._ack_group = self._fetch_group = None
         if link is not None:
             await link.aclose()
         local, self._local = self._local, None
@@ -462,20 +453,6 @@ class RedisStore:
         return keys, args
 
     @property
-    def _pushes(self) -> Grouped[tuple[str, bytes]]:
-        if self._push_group is None:
-            self._push_group = Grouped(self._s.push_group, self._push_call, _errors_or_none, GROUP)
-        return self._push_group
-
-    def _push_call(
-        self, _: Hashable, jobs: Sequence[tuple[str, bytes]]
-    ) -> tuple[list[Arg], list[Arg]]:
-        args: list[Arg] = [self.keys.pushed, self.keys.prefix]
-        for queue, raw in jobs:
-            args += (queue, raw)
-        return [self.keys.queues], args
-
-    @property
     def _acks(self) -> Grouped[str]:
         if self._ack_group is None:
             self._ack_group = Grouped(self._s.ack_many, self._ack_call, _pairs_or_none, GROUP)
@@ -488,7 +465,8 @@ class RedisStore:
     # -- queues ---------------------------------------------------------------------------------
     @map_errors
     async def push(self, job: Job) -> None:
-        await self._pushes(None, (job.queue, job.encode()))
+        keys = [self.keys.queues, self.keys.queue(job.queue)]
+        await self._s.push(keys=keys, args=[job.queue, job.encode(), self.keys.pushed])
 
     @map_errors
     async def push_many(self, jobs: Sequence[Job]) -> None:

@@ -4,7 +4,6 @@ script call, and each caller still gets its own answer."""
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import AsyncIterator
 
 import anyio
@@ -112,33 +111,6 @@ async def test_a_group_whose_connection_fails_fails_every_caller(
     assert raw.zcard("working") == 2  # nothing was acked
     results = await _together(*(store.ack(job.jid, clock.now()) for job in jobs))
     assert [res.job for res in results] == jobs  # type: ignore[attr-defined]
-
-
-async def test_pushes_in_one_pass_are_one_script_call_with_an_answer_each(
-    store: RedisStore, clock: FakeClock, raw: redis.Redis
-) -> None:
-    await store.push(make_job(queue="warm"))  # the script is loaded
-    raw.set("q:broken", "not a list")  # a push there fails in Redis (WRONGTYPE)
-    raw.config_resetstat()
-    jobs = [
-        make_job(queue="a"),
-        make_job(queue="broken"),
-        make_job(queue="b"),
-        make_job(queue="a"),
-    ]
-    results = await _together(*(store.push(job) for job in jobs))
-    assert _evalsha_calls(raw) == 1
-    assert results[0] is None
-    assert isinstance(results[1], StoreError)
-    assert "WRONGTYPE" in str(results[1])
-    assert results[2:] == [None, None]
-    assert [json.loads(raw) for raw in raw.lrange("q:a", 0, -1)][::-1] == [
-        jobs[0].to_dict(),
-        jobs[3].to_dict(),
-    ]
-    assert raw.llen("q:b") == 1
-    assert raw.smembers("queues") == {b"warm", b"a", b"b"}
-    assert await store.queue_size("a") == 2
 
 
 async def test_fetches_in_one_pass_are_one_script_call_with_an_answer_each(
