@@ -159,11 +159,6 @@ class _Connection(asyncio.Protocol):
     def _bulky_done(self, _: asyncio.Future[Any]) -> None:
         self.bulky -= 1
 
-    def flush(self) -> None:
-        """Write the queued commands now, not at the end of the pass: for a caller that runs
-        at the end of a pass itself (a group commit, :mod:`.group`)."""
-        self._flush()
-
     def _flush(self) -> None:
         out, self._out = self._out, []
         if self._transport is not None and self.closed is None and out:

@@ -103,82 +103,63 @@ end
 return (#ARGV - 2) / 2
 """
 
-# The FETCHes of one event-loop pass that name the same queues (a group commit, see .group),
-# one call after the other, each its own step with its own answer.
-# KEYS: paused, working, reservations, corrupt, q:<name>... (n of them), then worker:<wid> of
-#       each call
-# ARGV: n, name..., then per call: now (score string), reserved_at (RFC 3339), wid (JSON
-#       string), now + 1800 (score string), its RFC 3339 stamp
-# Returns one entry per call: {job, expiry score, queue, jobs left in it, jid}, {'', job,
-# queue} for a job that is not JSON (moved to the corrupt list), {state} when the worker is
-# quiet or terminated (it gets nothing, §3.4: checked here so a FETCH is one round trip), nil
-# when there is nothing to fetch, or the error that stopped that call.
+# KEYS: paused, working, reservations, corrupt, q:<name>..., worker:<wid>
+# ARGV: now (score string), reserved_at (RFC 3339), wid (JSON string), now + 1800 (score
+#       string), its RFC 3339 stamp, name...
+# Returns {job, expiry score, queue, jobs left in it, jid}, {'', job, queue} for a job that is
+# not JSON (moved to the corrupt list), {state} when the worker is quiet or terminated (it
+# gets nothing, §3.4: checked here so a FETCH is one round trip), or nil.
 #
 # Cheap on the common job: the caller formats the default expiry (1800 s), and a job whose
 # JSON begins {"jid":"<id>" (Faktory's order) or {"retry":<n>,"jid":"<id>" (ours), with no
 # "reserve_for" anywhere in it, is reserved without cjson (its first or second key is the jid;
 # only a writer that repeats keys could fool this, and no Faktory, client or this server
 # does). Anything else is decoded as JSON, and its reserve_for applied.
-FETCH_GROUP = (
+FETCH = (
     _RFC3339
     + """
-local n = tonumber(ARGV[1])
+local state = redis.call('HGET', KEYS[#KEYS], 'state')
+if state == 'quiet' or state == 'terminate' then return {state} end
 local plain = '([^"' .. string.char(92) .. ']+)"'  -- a JSON string without escapes
 local jid_first, jid_second = '^{"jid":"' .. plain, '^{"retry":%-?%d+,"jid":"' .. plain
-local function take(worker, a)
-  local state = redis.call('HGET', worker, 'state')
-  if state == 'quiet' or state == 'terminate' then return {state} end
-  for q = 1, n do
-    local key, name = KEYS[4 + q], ARGV[1 + q]
-    if redis.call('SISMEMBER', KEYS[1], name) == 0 then
-      local job = redis.call('RPOP', key)
-      if job then
-        local jid = string.match(job, jid_first) or string.match(job, jid_second)
-        local secs = nil
-        if not jid or string.find(job, '"reserve_for"', 1, true) then
-          local ok, data = pcall(cjson.decode, job)
-          if not ok or type(data) ~= 'table' or type(data.jid) ~= 'string' then
-            redis.call('RPUSH', KEYS[4], job)
-            return {'', job, name}
-          end
-          jid = data.jid
-          secs = data.reserve_for
-          if type(secs) == 'number' and secs ~= 0 then
-            secs = math.min(math.max(secs, 60), 86400)
-          else
-            secs = nil
-          end
+for i = 5, #KEYS - 1 do
+  local name = ARGV[i + 1]
+  if redis.call('SISMEMBER', KEYS[1], name) == 0 then
+    local job = redis.call('RPOP', KEYS[i])
+    if job then
+      local jid = string.match(job, jid_first) or string.match(job, jid_second)
+      local secs = nil
+      if not jid or string.find(job, '"reserve_for"', 1, true) then
+        local ok, data = pcall(cjson.decode, job)
+        if not ok or type(data) ~= 'table' or type(data.jid) ~= 'string' then
+          redis.call('RPUSH', KEYS[4], job)
+          return {'', job, name}
         end
-        local score, expires_at = ARGV[a + 3], ARGV[a + 4]
-        if secs and secs ~= 1800 then
-          local expiry = tonumber(ARGV[a]) + secs
-          score = string.format('%.17g', expiry)
-          expires_at = rfc3339(expiry)
+        jid = data.jid
+        secs = data.reserve_for
+        if type(secs) == 'number' and secs ~= 0 then
+          secs = math.min(math.max(secs, 60), 86400)
+        else
+          secs = nil
         end
-        local member = '{"job":' .. job .. ',"reserved_at":"' .. ARGV[a + 1]
-          .. '","expires_at":"' .. expires_at .. '","wid":' .. ARGV[a + 2] .. '}'
-        local old = redis.call('HGET', KEYS[3], jid)
-        if old then redis.call('ZREM', KEYS[2], old) end
-        redis.call('ZADD', KEYS[2], score, member)
-        redis.call('HSET', KEYS[3], jid, member)
-        return {job, score, name, redis.call('LLEN', key), jid}
       end
+      local score, expires_at = ARGV[4], ARGV[5]
+      if secs and secs ~= 1800 then
+        local expiry = tonumber(ARGV[1]) + secs
+        score = string.format('%.17g', expiry)
+        expires_at = rfc3339(expiry)
+      end
+      local member = '{"job":' .. job .. ',"reserved_at":"' .. ARGV[2] .. '","expires_at":"'
+        .. expires_at .. '","wid":' .. ARGV[3] .. '}'
+      local old = redis.call('HGET', KEYS[3], jid)
+      if old then redis.call('ZREM', KEYS[2], old) end
+      redis.call('ZADD', KEYS[2], score, member)
+      redis.call('HSET', KEYS[3], jid, member)
+      return {job, score, name, redis.call('LLEN', KEYS[i]), jid}
     end
   end
-  return false
 end
-local out = {}
-for c = 1, #KEYS - 4 - n do
-  local ok, got = pcall(take, KEYS[4 + n + c], n + 2 + (c - 1) * 5)
-  if ok then
-    out[c] = got
-  elseif type(got) == 'table' and got.err then
-    out[c] = got
-  else
-    out[c] = redis.error_reply(tostring(got))
-  end
-end
-return out
+return false
 """
 )
 
@@ -236,34 +217,20 @@ if not score then return false end
 return {member, score}
 """
 
-# ACK for several jids (a group commit, see .group); the counters move once for all.
-# KEYS: reservations, working, processed, processed:<day>   ARGV: day ttl, jid...
-# Returns {member, score} pairs flat, false false for a jid not reserved.
-ACK_MANY = """
-local out, acked = {}, 0
-for i = 2, #ARGV do
-  local member = redis.call('HGET', KEYS[1], ARGV[i])
-  local score = false
-  if member then
-    redis.call('HDEL', KEYS[1], ARGV[i])
-    score = redis.call('ZSCORE', KEYS[2], member)
-    if score then
-      redis.call('ZREM', KEYS[2], member)
-      acked = acked + 1
-    else
-      member = false
-    end
-  end
-  out[#out + 1] = member
-  out[#out + 1] = score
-end
-if acked > 0 then
-  redis.call('INCRBY', KEYS[3], acked)
-  redis.call('INCRBY', KEYS[4], acked)
-  redis.call('EXPIRE', KEYS[4], ARGV[1])
-end
-return out
+# KEYS: reservations, working, processed, processed:<day>   ARGV: jid, day ttl
+ACK = (
+    _COUNT
+    + """
+local member = redis.call('HGET', KEYS[1], ARGV[1])
+if not member then return false end
+redis.call('HDEL', KEYS[1], ARGV[1])
+local score = redis.call('ZSCORE', KEYS[2], member)
+if not score then return false end
+redis.call('ZREM', KEYS[2], member)
+count(KEYS[3], KEYS[4], ARGV[2])
+return {member, score}
 """
+)
 
 # KEYS: reservations, working, processed, failures, processed:<day>, failures:<day>, destination
 # ARGV: jid, now, expired_only ('1'/'0'), day ttl, job, score, has destination ('1'/'0')
@@ -702,15 +669,15 @@ return moved
 """
 
 _SOURCES = {
-    "push_many": PUSH_MANY,
     "push": PUSH,
-    "fetch_group": FETCH_GROUP,
+    "push_many": PUSH_MANY,
+    "fetch": FETCH,
     "ready": READY,
     "pause": PAUSE,
     "resume": RESUME,
     "remove": REMOVE,
     "reservation": RESERVATION,
-    "ack_many": ACK_MANY,
+    "ack": ACK,
     "settle": SETTLE,
     "release": RELEASE,
     "unreserve": UNRESERVE,
@@ -745,15 +712,15 @@ _BULKY = frozenset({"expired", "scan"})
 class Scripts:
     """Every script of the store on its Link (``EVALSHA``; sent with its source on NOSCRIPT)."""
 
-    push_many: Script
     push: Script
-    fetch_group: Script
+    push_many: Script
+    fetch: Script
     ready: Script
     pause: Script
     resume: Script
     remove: Script
     reservation: Script
-    ack_many: Script
+    ack: Script
     settle: Script
     release: Script
     unreserve: Script

@@ -20,10 +20,10 @@ import hashlib
 import logging
 import math
 import time
-from collections.abc import Callable, Collection, Hashable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import anyio
 import attrs
@@ -66,7 +66,6 @@ from faktory_core.plugins.redis_store.connection import (
     redis_errors,
     server_version,
 )
-from faktory_core.plugins.redis_store.group import Grouped, entry_error
 from faktory_core.plugins.redis_store.groups import Groups, Pair, jids_written
 from faktory_core.plugins.redis_store.keys import Keys
 from faktory_core.plugins.redis_store.link import Arg, Link
@@ -103,11 +102,6 @@ FETCH_KEYS_LIMIT = 1024
 #: Queues one fetch script looks at, at most: a FETCH naming more runs one script per this many,
 #: in order, so one FETCH never holds Redis for a long list (other clients' commands run between).
 FETCH_SCRIPT_QUEUES = 256
-#: Calls one group-commit script call takes at most (:mod:`.group`).
-GROUP = 256
-
-#: One FETCH in a group: the worker's key, then the script's five arguments for it.
-FetchCall = tuple[str, str, str, bytes, str, str]
 
 
 def _pairs(flat: Sequence[Any]) -> list[tuple[bytes, float]]:
@@ -119,20 +113,6 @@ def _bytes(value: Any) -> bytes:
     """A reply value as bytes: the client is made without decode_responses, so replies are
     bytes already, whatever redis-py's annotations allow."""
     return value if isinstance(value, bytes) else str(value).encode()
-
-
-def _pairs_or_none(reply: Any, count: int) -> list[tuple[bytes, bytes] | None]:
-    """A group reply of ``count`` (member, score) pairs, nil nil for none."""
-    if len(reply) != 2 * count:
-        raise StoreError(f"Redis answered {len(reply)} values for {count} calls")
-    return [None if reply[i] is None else (reply[i], reply[i + 1]) for i in range(0, 2 * count, 2)]
-
-
-def _entries(reply: Any, count: int) -> list[Any]:
-    """A group reply of ``count`` entries: each call's error reply raised, the rest as is."""
-    if len(reply) != count:
-        raise StoreError(f"Redis answered {len(reply)} values for {count} calls")
-    return [entry_error(entry) or entry for entry in reply]
 
 
 def _members(reply: Any) -> list[bytes]:
@@ -240,10 +220,6 @@ class RedisStore:
     #: back (:mod:`.undo`).
     _lost: LostFetches = attrs.field(factory=LostFetches, init=False)
     _undoer: Background = attrs.field(factory=Background, init=False)
-    #: ACKs of one event-loop pass, one script call per day counter (:mod:`.group`).
-    _ack_group: Grouped[str] | None = attrs.field(default=None, init=False)
-    #: FETCHes of one event-loop pass, one script call per list of queues (:mod:`.group`).
-    _fetch_group: Grouped[FetchCall] | None = attrs.field(default=None, init=False)
 
     @keys.default
     def _make_keys(self) -> Keys:
@@ -354,7 +330,7 @@ class RedisStore:
                 await client.aclose()
                 await client.connection_pool.disconnect()
         link, self._link = self._link, None
-        self._scripts = self._ack_group = self._fetch_group = None
+        self._scripts = None
         if link is not None:
             await link.aclose()
         local, self._local = self._local, None
@@ -435,32 +411,6 @@ class RedisStore:
 
     def _res_keys(self) -> list[str]:
         return [self.keys.reservations, self.keys.working]
-
-    @property
-    def _fetches(self) -> Grouped[FetchCall]:
-        if self._fetch_group is None:
-            self._fetch_group = Grouped(self._s.fetch_group, self._fetch_call, _entries, GROUP)
-        return self._fetch_group
-
-    def _fetch_call(
-        self, names: Hashable, calls: Sequence[FetchCall]
-    ) -> tuple[list[Arg], list[Arg]]:
-        queues = cast(tuple[str, ...], names)
-        keys = [*self._keys_of(queues), *(call[0] for call in calls)]
-        args: list[Arg] = [len(queues), *queues]
-        for call in calls:
-            args += call[1:]
-        return keys, args
-
-    @property
-    def _acks(self) -> Grouped[str]:
-        if self._ack_group is None:
-            self._ack_group = Grouped(self._s.ack_many, self._ack_call, _pairs_or_none, GROUP)
-        return self._ack_group
-
-    def _ack_call(self, day_key: Hashable, jids: Sequence[str]) -> tuple[list[Arg], list[Arg]]:
-        keys: list[Arg] = [*self._res_keys(), self.keys.processed, str(day_key)]
-        return keys, [DAY_TTL, *jids]
 
     # -- queues ---------------------------------------------------------------------------------
     @map_errors
@@ -550,12 +500,12 @@ class RedisStore:
     async def _take_from(
         self, queues: Sequence[str], wid: str, now: float
     ) -> Reservation | Refused | None:
+        keys = [*self._keys_of(queues), self.keys.worker(wid)]
         stamp, wid_json, expiry = format_ts(now), jobjson.dumps(wid), now + DEFAULT_RESERVE_FOR
-        call = (self.keys.worker(wid), fstr(now), stamp, wid_json, fstr(expiry), format_ts(expiry))
-        names = tuple(queues)
+        args: list[Arg] = [fstr(now), stamp, wid_json, fstr(expiry), format_ts(expiry), *queues]
         for _ in range(CORRUPT_SKIPS):
             try:
-                reply = await self._fetches(names, call)
+                reply = await self._s.fetch(keys=keys, args=args)
             except rex.ResponseError:
                 raise  # Redis answered: the script failed, it reserved nothing
             except BaseException:
@@ -973,8 +923,9 @@ class RedisStore:
 
     @map_errors
     async def ack(self, jid: str, now: float) -> Reservation | None:
-        reply = await self._acks(self.keys.processed_on(utc_day(now)), jid)
-        if reply is None:
+        keys = [*self._res_keys(), self.keys.processed, self.keys.processed_on(utc_day(now))]
+        reply = await self._s.ack(keys=keys, args=[jid, DAY_TTL])
+        if not reply:
             self._made.drop(jid)
             return None
         member, expiry = reply[0], float(reply[1])
