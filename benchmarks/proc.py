@@ -50,6 +50,21 @@ def cpu_seconds(pid: int) -> float:
     return ticks / TICKS
 
 
+def cpu_seconds_by_name(pid: int) -> dict[str, float]:
+    """:func:`cpu_seconds` split by process name (``comm``): the server, its Redis child."""
+    seconds: dict[str, float] = {}
+    for member in (pid, *descendants(pid)):
+        try:
+            raw = (PROC / str(member) / "stat").read_text()
+        except OSError:
+            continue
+        name = raw[raw.index("(") + 1 : raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2 :].split()
+        ticks = sum(int(value) for value in fields[11:15])
+        seconds[name] = seconds.get(name, 0.0) + ticks / TICKS
+    return seconds
+
+
 def rss_bytes(pid: int) -> int:
     """VmRSS of ``pid`` and its live descendants."""
     total = 0
