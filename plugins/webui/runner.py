@@ -121,6 +121,12 @@ class WebServer:
         try:
             await self.uvicorn.serve(sockets=self.sockets)
         finally:
+            # Cancelled (the server's task group failed, not stopped): uvicorn's own shutdown
+            # did not run, and a listening server left open keeps the event loop from closing.
+            for server in getattr(self.uvicorn, "servers", ()):
+                server.close()
+            for sock in self.sockets:
+                sock.close()
             self.done.set()
 
     async def stop(self) -> None:
