@@ -224,13 +224,20 @@ class Manager:
             reservation = await self.store.fetch(queues, wid, now, max(deadline - now, 0.0))
             if reservation is None:
                 return None
-            job: Job | None = reservation.job
-            if self.chains.fetch and self.chains.wants("fetch", reservation.job):
-                job = await self._fetch_middleware(reservation.job)
+            job = await self._deliver(reservation.job)
             if job is not None:
-                for observe in self.chains.fetched:
-                    observe(job)
                 return job
+
+    async def _deliver(self, job: Job) -> Job | None:
+        """A reserved job through the fetch steps (only if one of them wants it) and the
+        ``fetched`` observers; None: a step dropped it (fetch the next)."""
+        delivered: Job | None = job
+        if self.chains.fetch and self.chains.wants("fetch", job):
+            delivered = await self._fetch_middleware(job)
+        if delivered is not None:
+            for observe in self.chains.fetched:
+                observe(delivered)
+        return delivered
 
     async def _gated_fetch(self, queues: Sequence[str], wid: str, deadline: float) -> Job | None:
         """FETCH through the gates (core/gate.py): skip closed queues, put back a job no slot
@@ -256,7 +263,7 @@ class Manager:
                 await self.store.unreserve(reservation.job.jid)
                 skipped.add(reservation.job.queue)
                 continue
-            job = await self._fetch_middleware(reservation.job)
+            job = await self._deliver(reservation.job)
             if job is not None:
                 return job
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -40,6 +41,8 @@ log = logging.getLogger("faktory_core.server")
 
 #: How long a graceful stop waits for commands in progress (a FETCH blocks up to 2 s).
 DRAIN_SECONDS = 5.0
+#: The longest pause between two looks for connections silent for ``idle_timeout``.
+IDLE_SWEEP = 1.0
 
 
 def parse_binding(binding: str) -> tuple[str | None, int]:
@@ -180,6 +183,20 @@ class Server:
     def _start_tasks(self, tg: anyio.abc.TaskGroup) -> None:
         for name, (every, body) in task_bodies(self).items():
             tg.start_soon(run_task, name, every, body, self.tasks[name], self.clock.sleep)
+        tg.start_soon(self._close_idle)
+
+    async def _close_idle(self) -> None:
+        """Close connections without a ``wid`` silent for ``idle_timeout`` seconds (real time),
+        looking every tenth of the timeout, at most every IDLE_SWEEP seconds."""
+        while True:
+            timeout = self.config.idle_timeout
+            await anyio.sleep(min(IDLE_SWEEP, timeout / 10))
+            self.close_idle(time.monotonic(), self.config.idle_timeout)
+
+    def close_idle(self, now: float, timeout: float) -> None:
+        for connection in list(self.connections):
+            if connection.idle_for(now) >= timeout:
+                connection.time_out(timeout)
 
     async def _accept(self, stream: anyio.abc.SocketStream) -> None:
         """Serve one accepted connection. Whatever it raises (an ``Exception``) is logged with

@@ -13,10 +13,12 @@ anything more is read) and, with every other connection, ``max_buffered``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import anyio
 import anyio.abc
@@ -52,15 +54,48 @@ _EOF = (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError)
 _GONE = (*_EOF, OSError)
 
 
+class _Transport(Protocol):
+    def write(self, data: bytes) -> None: ...
+
+    def is_closing(self) -> bool: ...
+
+    def get_write_buffer_size(self) -> int: ...
+
+
+def direct_writer(stream: anyio.abc.ByteStream) -> tuple[_Transport, asyncio.Event] | None:
+    """The asyncio transport under anyio's plain TCP stream, and the event its protocol clears
+    while the transport's buffer is over the high-water mark; None for any other stream (TLS,
+    another backend), which is then written through ``stream.send``.
+
+    anyio's ``send`` enters two checkpoints around each write (a cancel scope and a pass of the
+    event loop): about a tenth of a PUSH's CPU (docs/performance.md, issue 20). Writing to the
+    transport directly keeps what the reply loop needs from it -- the bytes handed over in
+    order, back-pressure (see :meth:`Connection._send`) -- and reading stays a checkpoint.
+    """
+    transport: Any = getattr(stream, "_transport", None)
+    protocol: Any = getattr(stream, "_protocol", None)
+    event = getattr(protocol, "write_event", None)
+    if (
+        not isinstance(event, asyncio.Event)
+        or not callable(getattr(transport, "write", None))
+        or not callable(getattr(transport, "is_closing", None))
+        or not callable(getattr(transport, "get_write_buffer_size", None))
+    ):
+        return None
+    return transport, event
+
+
 class Connection:
     __slots__ = (
         "buffered",
         "busy",
         "counted",
+        "direct",
         "engine",
         "evicted",
         "handshaking",
         "hello",
+        "idle_since",
         "peak",
         "peer",
         "scope",
@@ -90,9 +125,22 @@ class Connection:
         self.counted = False
         self.handshaking = True
         self.evicted = False
+        self.direct = direct_writer(stream)
+        #: ``time.monotonic()`` when a connection without a ``wid`` began waiting for its next
+        #: command; 0 while it is not waiting (see :meth:`Server.close_idle`).
+        self.idle_since = 0.0
 
     def close(self) -> None:
         self.scope.cancel()
+
+    def idle_for(self, now: float) -> float:
+        """Seconds this connection (without a ``wid``) has waited for a command; 0: not waiting."""
+        return now - self.idle_since if self.idle_since else 0.0
+
+    def time_out(self, timeout: float) -> None:
+        """Close a connection silent for ``idle_timeout`` seconds (the server's sweep)."""
+        log.info("closing the connection from %s: no command for %ss", self.peer, timeout)
+        self.close()
 
     def evict(self) -> int:
         """Close this connection to give back the memory it holds; returns how much."""
@@ -296,22 +344,32 @@ class Connection:
                 log.exception("could not put %s back (its FETCH reply was not sent)", jid)
 
     async def _send(self, out: list[bytes]) -> None:
-        await self.stream.send(b"".join(out))
+        data = b"".join(out)
+        direct = self.direct
+        if direct is not None and direct[1].is_set() and not direct[0].is_closing():
+            direct[0].write(data)
+            if direct[0].get_write_buffer_size() or not direct[1].is_set():
+                # Not all taken by the socket: anyio's send of nothing lets the loop flush
+                # (uvloop pauses the protocol only then) and waits for the drain once paused,
+                # so a client that never reads makes the server wait, not buffer.
+                await self.stream.send(b"")
+        else:
+            await self.stream.send(data)
         out.clear()
         self.session.unsent.clear()
 
-    async def _read_more(self) -> bool:
-        """Wait for more bytes; False once a connection without a ``wid`` (a producer, or a
-        client that never identified) has been silent for ``idle_timeout`` seconds."""
+    async def _read_more(self) -> None:
+        """Wait for more bytes. A connection without a ``wid`` (a producer, or a client that
+        never identified) is closed by the server's sweep once it has waited ``idle_timeout``
+        seconds (a timestamp here, not a cancel scope per read)."""
         if self.session.wid:
             await self._receive()
-            return True
-        timeout = self.server.config.idle_timeout
-        with anyio.move_on_after(timeout):
+            return
+        self.idle_since = time.monotonic()
+        try:
             await self._receive()
-            return True
-        log.info("closing the connection from %s: no command for %ss", self.peer, timeout)
-        return False
+        finally:
+            self.idle_since = 0.0
 
     async def _commands(self) -> None:
         engine, server = self.engine, self.server
@@ -325,8 +383,7 @@ class Connection:
                 if out:
                     await self._send(out)
                     unsent = 0
-                if not await self._read_more():
-                    break
+                await self._read_more()
                 continue
             if type(event) is not Command:
                 if isinstance(event, LineTooLongEvent):

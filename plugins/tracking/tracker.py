@@ -152,6 +152,11 @@ class Tracker(JobMiddleware):
         await self._store().set_state(job.jid, state, self.clock.now(), RECORD_TTL)
 
     # -- middleware ---------------------------------------------------------------------------
+    def wants(self, job: Job) -> bool:
+        """Only tracked jobs: every step below acts on those alone, so a plain job skips the
+        chains (and PUSHB keeps its bulk path for it)."""
+        return _tracked(job)
+
     async def push(self, job: Job, call_next: Step) -> None:
         await call_next(job)
         if _tracked(job):

@@ -209,3 +209,17 @@ def test_round_trip() -> None:
         "custom": {"nested": {"deep": [12345678901234567890]}},
     }
     assert jobjson.loads(jobjson.dumps(value)) == value
+
+
+def test_brackets_in_strings_are_not_levels() -> None:
+    """Depth is walked only when the text has enough brackets to be deep (issue 20's shortcut):
+    brackets inside strings make the walk run, and it still counts levels, not brackets."""
+    text = b'{"args":["' + b"[{" * 200 + b'"],"x":' + nested(98) + b"}"
+    value = jobjson.loads(text)
+    assert value["args"] == ["[{" * 200]
+    with pytest.raises(JSONError, match="nesting deeper than 100 levels"):
+        jobjson.loads(b'{"args":["[[[["],"x":' + nested(100) + b"}")
+    items = list(jobjson.iter_array(b"[" + b",".join([b'"[[["', nested(99)]) + b"]"))
+    assert items[0] == "[[["
+    with pytest.raises(JSONError, match="nesting deeper than 100 levels"):
+        list(jobjson.iter_array(b'["x",' + nested(100) + b"]"))

@@ -85,6 +85,19 @@ def test_idle_connections_without_a_wid_are_closed(spawn: Callable[..., Spawned]
     assert_jobs(server, jids)
 
 
+def test_a_blocked_fetch_without_a_wid_is_not_idle(spawn: Callable[..., Spawned]) -> None:
+    """The idle clock runs only while a connection waits for its next command: a FETCH that
+    blocks longer than idle_timeout (2 s against 1 s) is answered, and the connection stays."""
+    server = spawn(idle_timeout=1)
+    conn = server.connect()
+    assert conn.fetch("empty") is None  # blocks for the 2 s fetch timeout
+    assert conn.info()  # still open: only the time between commands counts
+    time.sleep(1.5)
+    conn.expect_closed()
+    conn.close()
+    assert "no command for 1s" in server.log()
+
+
 def test_outside_values_cannot_forge_log_lines(spawn: Callable[..., Spawned]) -> None:
     server = spawn(faults={"worker_disconnect": "bug"})
     conn = server.connect(wid="faulty-\nE 2026-01-01T00:00:00.000Z FORGED\x00")

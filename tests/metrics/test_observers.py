@@ -13,7 +13,7 @@ from faktory_core.errors import CodedError, Discard
 from faktory_core.hookspecs import hookimpl
 from faktory_core.middleware import JobMiddleware, Step
 from faktory_core.model import Job
-from faktory_core.plugins import webui
+from faktory_core.plugins import memory_store, redis_store, throttle, webui
 from faktory_core.plugins.metrics import MetricsPlugin
 from faktory_core.plugins.redis_store import RedisSettings, RedisStore
 from faktory_core.protocol import ErrorReply
@@ -77,6 +77,24 @@ def test_only_what_happened_is_counted(serve: Callable[..., Running]) -> None:
     samples = scrape(metrics)
     assert counted(samples, "pushed") == {"Later": 1, "Dropped": 1, "Kept": 1}
     assert counted(samples, "fetched") == {"Kept": 1}
+    conn.close()
+
+
+def test_fetches_through_the_throttle_gates_are_counted(serve: Callable[..., Running]) -> None:
+    """With a fetch gate installed (the throttle plugin, on by default) FETCH takes the gated
+    path: its jobs reach the ``fetched`` observers too, and skip fetch steps nobody wants."""
+    plugin = MetricsPlugin(environ={})
+    stores = [("memory_store", memory_store), ("redis_store", redis_store)]  # throttle's storage
+    plugins = [*stores, ("webui", webui), ("throttle", throttle), ("picky", PickyPlugin())]
+    running = serve(plugins=[*plugins, ("metrics", plugin)], web_binding="127.0.0.1:0")
+    assert running.thread.server is not None
+    assert running.thread.server.manager.gates
+    metrics = Metrics(running, plugin)
+    conn = metrics.conn()
+    metrics.push(conn, "Dropped")
+    kept = metrics.push(conn, "Kept")
+    assert metrics.fetch(conn)["jid"] == kept  # fetch steps still run on the gated path
+    assert counted(scrape(metrics), "fetched") == {"Kept": 1}
     conn.close()
 
 
