@@ -1,11 +1,12 @@
 """Three faktory-core servers on one Redis deployment (master, replica, three sentinels), under
-load, while a server is killed and restarted, the master is stopped and continued, and the master
-is killed so the sentinels promote the replica. Then every job is accounted for (docs/chaos.md).
+load, while servers are killed and restarted, the master is stopped and continued, and the
+master is killed so that the sentinels promote the replica. Then every job is accounted for;
+docs/chaos.md says what is checked and what each bound is.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -25,38 +26,49 @@ def topology(redis_binary: str, tmp_path: Path) -> Iterator[Topology]:
         topology.stop()
 
 
-def start_servers(url: str, folder: Path) -> list[Server]:
-    servers = [
-        Server(
-            folder / f"server{n}",
-            url,
-            web=f"127.0.0.1:{_free_port()}",
-            env={"FAKTORY_CRON_TOML": cron_toml()},
-        )
-        for n in range(3)
-    ]
-    return servers
-
-
 @pytest.fixture
-def servers(topology: Topology, tmp_path: Path) -> Iterator[list[Server]]:
-    made = start_servers(topology.plain_url, tmp_path)
-    try:
+def servers_on(tmp_path: Path) -> Iterator[Callable[[str], list[Server]]]:
+    """Three servers on a Redis URL, each with its own port and web port, all started."""
+    made: list[Server] = []
+
+    def start(url: str) -> list[Server]:
+        for n in range(3):
+            web = f"127.0.0.1:{_free_port()}"
+            env = {"FAKTORY_CRON_TOML": cron_toml()}
+            made.append(Server(tmp_path / f"server{n}", url, web=web, env=env))
         for server in made:
             server.start()
-        yield made
-    finally:
-        for server in made:
-            server.stop()
+        return made
+
+    yield start
+    for server in made:
+        server.stop()
 
 
-@pytest.mark.slow
-def test_three_servers_survive_server_kills_and_a_stopped_master(
-    topology: Topology, servers: list[Server]
-) -> None:
-    chaos = Chaos(topology, servers, failover=False)
+def run(chaos: Chaos) -> None:
     chaos.run()
     report = account(chaos)
     print("\n".join(report.lines))
     assert report.problems == [], "\n".join([*report.problems[:30], *report.lines])
     assert chaos.web_pages() == [200, 200, 200]
+    assert all(server.proc is not None and server.proc.poll() is None for server in chaos.servers)
+
+
+@pytest.mark.slow
+def test_server_kills_and_a_stopped_master_lose_and_duplicate_nothing(
+    topology: Topology, servers_on: Callable[[str], list[Server]]
+) -> None:
+    """The servers know the master by its address: every fault but the failover."""
+    run(Chaos(topology, servers_on(topology.plain_url), failover=False))
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    reason="WAITING for the sentinel branch: the store does not read redis+sentinel:// yet",
+    strict=True,
+)
+def test_a_failover_loses_only_what_replication_may_lose(
+    topology: Topology, servers_on: Callable[[str], list[Server]]
+) -> None:
+    """The servers find the master through the sentinels: every fault, the failover too."""
+    run(Chaos(topology, servers_on(topology.sentinel_url), failover=True))
