@@ -55,11 +55,12 @@ def run(chaos: Chaos) -> None:
 
 
 @pytest.mark.slow
-def test_server_kills_and_a_stopped_master_lose_and_duplicate_nothing(
+def test_a_failover_behind_a_moving_address_loses_only_what_replication_may_lose(
     topology: Topology, servers_on: Callable[[str], list[Server]]
 ) -> None:
-    """The servers know the master by its address: every fault but the failover."""
-    run(Chaos(topology, servers_on(topology.plain_url), failover=False))
+    """Every fault. The servers reach the master through a unix socket path that the test
+    moves to the promoted replica, as a virtual IP that follows the sentinels would move."""
+    run(Chaos(topology, servers_on(topology.moving_url), failover=True))
 
 
 @pytest.mark.slow

@@ -82,6 +82,8 @@ class Topology:
         self.data = [Process(binary, folder / name, list(data)) for name in ("a", "b")]
         self.master, self.replica = self.data
         self.replica.extra += ["--replicaof", "127.0.0.1", str(self.master.port)]
+        #: When the master was last killed (``time.time()``).
+        self.killed_at: float | None = None
         self.sentinels = [
             Sentinel(binary, folder / f"sentinel{n}", self.master.port) for n in range(3)
         ]
@@ -91,12 +93,26 @@ class Topology:
         return f"redis://127.0.0.1:{self.master.port}/0"
 
     @property
+    def moving_url(self) -> str:
+        """A unix socket path that always leads to the master: a symbolic link the test turns
+        to the promoted replica's socket once the sentinels have promoted it, as a virtual IP
+        or a DNS name that follows the sentinels would be moved."""
+        return f"unix://{self.folder / 'master.sock'}"
+
+    def _point_at(self, process: Process) -> None:
+        link, temporary = self.folder / "master.sock", self.folder / "master.sock.new"
+        temporary.unlink(missing_ok=True)
+        temporary.symlink_to(process.socket)
+        temporary.replace(link)  # atomic: a connect sees the old target or the new one
+
+    @property
     def sentinel_url(self) -> str:
         hosts = ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels)
         return f"redis+sentinel://{hosts}/{MASTER_NAME}"
 
     def start(self) -> None:
         self.master.start()
+        self._point_at(self.master)
         self.replica.start()
         self.wait_synced()
         for sentinel in self.sentinels:
@@ -139,12 +155,28 @@ class Topology:
         finally:
             self.master.signal(signal.SIGCONT)
 
-    def kill_master(self) -> float:
+    def kill_master(self, lag: float = 0.0) -> float:
         """SIGKILL the master; return once the sentinels name the replica master and it
-        answers as one (the seconds that took). The old master is started again, empty."""
+        answers as one (the seconds that took). The old master is started again, empty.
+
+        With ``lag``, the replica is cut off ``lag`` seconds before the kill: stopped, and its
+        replication link closed by the master (what the kernel had buffered for it is read
+        before the close), so the master's writes of its last ``lag`` seconds never reach it:
+        the loss asynchronous replication allows, made large enough to be seen. The replica
+        is continued right after the kill."""
         old, new = self.master, self.replica
+        if lag:
+            new.signal(signal.SIGSTOP)
+            with old.client() as client:
+                client.client_kill_filter(_type="replica")
+            time.sleep(lag)
         started = time.monotonic()
-        old.stop(kill=True)
+        self.killed_at = time.time()
+        try:
+            old.stop(kill=True)
+        finally:
+            if lag:
+                new.signal(signal.SIGCONT)
         deadline = started + PROMOTE_SECONDS
         while True:
             named = {self._ask(sentinel) for sentinel in self.sentinels}
@@ -156,6 +188,7 @@ class Topology:
             time.sleep(0.05)
         took = time.monotonic() - started
         self.master, self.replica = new, old
+        self._point_at(new)
         old.start()  # as a supervisor would: with its old settings, as a master
         return took
 
