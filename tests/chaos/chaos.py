@@ -50,11 +50,10 @@ FLAKY_RETRY = 5
 DOOMED_RETRY = 3
 #: Seconds the master stays stopped (below the sentinels' down-after, so not a failover).
 PAUSE_SECONDS = 2.5
-#: A write the old master acknowledged within this many seconds before it was killed may be
-#: missing from the replica it promoted (asynchronous replication); an answer that reached a
-#: client up to FAILOVER_AFTER seconds after the kill may still be the old master's.
-FAILOVER_BEFORE = 1.0
-FAILOVER_AFTER = 0.5
+#: Writes the old master answered after the replica was cut off (below) are missing from the
+#: promoted replica. A job's command answered from CUT_SLACK seconds before the cut until the
+#: promotion may therefore be undone: until the promotion no other master could answer it.
+CUT_SLACK = 0.5
 #: Seconds the replica is held back (SIGSTOP) before the master is killed: on 127.0.0.1 it
 #: trails the master by microseconds, and the loss the window allows would hardly ever be seen.
 REPLICA_LAG = 0.5
@@ -131,7 +130,8 @@ class Chaos:
         self.stop_pushing = threading.Event()
         self.stop = threading.Event()
         self.rng = random.Random()
-        self.killed_master_at: float | None = None
+        #: (start, end, kill) of the window of answers the failover may undo; None: no failover.
+        self.failover_window: tuple[float, float, float] | None = None
 
     # -- connections ---------------------------------------------------------------------------
 
@@ -376,8 +376,13 @@ class Chaos:
         return f"{PAUSE_SECONDS} s"
 
     def kill_master(self) -> str:
-        took = self.topology.kill_master(REPLICA_LAG)
-        self.killed_master_at = self.topology.killed_at
+        topology = self.topology
+        took = topology.kill_master(REPLICA_LAG)
+        self.failover_window = (
+            topology.cut_at - CUT_SLACK,
+            topology.promoted_at,
+            topology.killed_at,
+        )
         return f"replica held back {REPLICA_LAG} s, promoted {took:.1f} s after the kill"
 
     def run_faults(self, started: float) -> None:
@@ -493,20 +498,18 @@ def account(chaos: Chaos) -> Report:
         report.problems.append(f"reservations index {state['index']} != working {state['working']}")
     report.problems.extend(ledger.wrong)
 
-    killed = chaos.killed_master_at
+    window = chaos.failover_window
+
+    def in_window(t: float) -> bool:
+        return window is not None and window[0] <= t <= window[1]
 
     def judge(jid: str, what: str) -> None:
-        """A wrong job: explained by the failover if its last answered command before the kill
-        was within the window, else a problem."""
-        if killed is not None:
-            near = [
-                t
-                for t in ledger.ops[jid]
-                if killed - FAILOVER_BEFORE <= t <= killed + FAILOVER_AFTER
-            ]
-            if near:
-                report.replication_losses.append((jid, what, killed - min(near)))
-                return
+        """A wrong job: explained by the failover if one of its commands was answered within
+        the window, else a problem. Its age: the latest such answer, before the kill."""
+        near = [t for t in ledger.ops[jid] if in_window(t)]
+        if window is not None and near:
+            report.replication_losses.append((jid, what, window[2] - max(near)))
+            return
         report.problems.append(f"{jid}: {what}")
 
     allowed = {"plain": 1, "later": 1, "flaky": 2, "doomed": DOOMED_RETRY + 1}
@@ -547,17 +550,10 @@ def account(chaos: Chaos) -> Report:
     expected_processed = sum(ledger.acked.values()) + sum(ledger.failed.values())
     expected_failures = sum(ledger.failed.values())
     gap = (expected_processed - state["processed"], expected_failures - state["failures"])
-    if killed is None and gap != (0, 0):
-        report.problems.append(f"processed/failures off by {gap}")
-    elif killed is not None:
-        # Only ACKs and FAILs the old master answered in the window may be missing from them.
-        window = sum(
-            killed - FAILOVER_BEFORE <= t <= killed + FAILOVER_AFTER
-            for times in ledger.ops.values()
-            for t in times
-        )
-        if not 0 <= gap[1] <= gap[0] <= window:
-            report.problems.append(f"processed/failures off by {gap}; {window} answers in window")
+    # Only ACKs and FAILs the old master answered in the window may be missing from them.
+    answers = sum(in_window(t) for times in ledger.ops.values() for t in times)
+    if not 0 <= gap[1] <= gap[0] <= answers:
+        report.problems.append(f"processed/failures off by {gap}; {answers} answers in window")
 
     kinds = Counter(ledger.kinds[jid] for jid in ledger.pushed)
     report.lines += [
@@ -574,11 +570,13 @@ def account(chaos: Chaos) -> Report:
         f"at the end: {Counter(p for places in where.values() for p in places)}; "
         f"counters off by {gap} (processed, failures)",
     ]
-    if killed is not None:
+    if window is not None:
         ages = [age for _, _, age in report.replication_losses]
+        start, end, kill = window
         report.lines.append(
             f"replication losses: {len(report.replication_losses)}"
             + (f", answered {min(ages):.3f}-{max(ages):.3f} s before the kill" if ages else "")
+            + f" (window {start - kill:.3f} to +{end - kill:.3f} s around it)"
         )
         report.lines += [f"  {jid}: {what}" for jid, what, _ in report.replication_losses[:20]]
     return report

@@ -64,10 +64,6 @@ def test_a_failover_behind_a_moving_address_loses_only_what_replication_may_lose
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    reason="WAITING for the sentinel branch: the store does not read redis+sentinel:// yet",
-    strict=True,
-)
 def test_a_failover_loses_only_what_replication_may_lose(
     topology: Topology, servers_on: Callable[[str], list[Server]]
 ) -> None:

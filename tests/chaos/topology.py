@@ -82,8 +82,9 @@ class Topology:
         self.data = [Process(binary, folder / name, list(data)) for name in ("a", "b")]
         self.master, self.replica = self.data
         self.replica.extra += ["--replicaof", "127.0.0.1", str(self.master.port)]
-        #: When the master was last killed (``time.time()``).
-        self.killed_at: float | None = None
+        #: When the replica was last cut off, the master killed, the replica seen promoted
+        #: (``time.time()``; cut off = killed without a lag).
+        self.cut_at = self.killed_at = self.promoted_at = 0.0
         self.sentinels = [
             Sentinel(binary, folder / f"sentinel{n}", self.master.port) for n in range(3)
         ]
@@ -165,6 +166,7 @@ class Topology:
         the loss asynchronous replication allows, made large enough to be seen. The replica
         is continued right after the kill."""
         old, new = self.master, self.replica
+        self.cut_at = time.time()
         if lag:
             new.signal(signal.SIGSTOP)
             with old.client() as client:
@@ -187,6 +189,7 @@ class Topology:
             assert time.monotonic() < deadline, f"no promotion: the sentinels name {named}"
             time.sleep(0.05)
         took = time.monotonic() - started
+        self.promoted_at = time.time()
         self.master, self.replica = new, old
         self._point_at(new)
         old.start()  # as a supervisor would: with its old settings, as a master
