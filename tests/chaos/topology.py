@@ -82,8 +82,8 @@ class Topology:
         self.data = [Process(binary, folder / name, list(data)) for name in ("a", "b")]
         self.master, self.replica = self.data
         self.replica.extra += ["--replicaof", "127.0.0.1", str(self.master.port)]
-        #: When the replica was last cut off, the master killed, the replica seen promoted
-        #: (``time.time()``; cut off = killed without a lag).
+        #: When the replica was last cut off, the master killed, and the last moment the replica
+        #: was seen not yet promoted (``time.time()``; cut off = killed without a lag).
         self.cut_at = self.killed_at = self.promoted_at = 0.0
         self.sentinels = [
             Sentinel(binary, folder / f"sentinel{n}", self.master.port) for n in range(3)
@@ -180,16 +180,19 @@ class Topology:
             if lag:
                 new.signal(signal.SIGCONT)
         deadline = started + PROMOTE_SECONDS
+        self.promoted_at = time.time()
         while True:
+            asked = time.time()
+            with new.client() as client:
+                role = client.execute_command("ROLE")[0]
+            if role != b"master":
+                self.promoted_at = asked  # no answer before this came from the new master
             named = {self._ask(sentinel) for sentinel in self.sentinels}
-            if named == {("127.0.0.1", new.port)}:
-                with new.client() as client:
-                    if client.execute_command("ROLE")[0] == b"master":
-                        break
+            if role == b"master" and named == {("127.0.0.1", new.port)}:
+                break
             assert time.monotonic() < deadline, f"no promotion: the sentinels name {named}"
             time.sleep(0.05)
         took = time.monotonic() - started
-        self.promoted_at = time.time()
         self.master, self.replica = new, old
         self._point_at(new)
         old.start()  # as a supervisor would: with its old settings, as a master
