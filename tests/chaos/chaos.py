@@ -542,8 +542,11 @@ def account(chaos: Chaos) -> Report:
             report.problems.append(f"cron entry tick-{n} never fired")
     unpushed = [claim for jid, claim in claims.items() if jid not in tick_jids]
 
-    # -ERR answers only while a fault lasts (and a little after).
+    # -ERR answers only while a fault lasts (and a little after), and each one the store's
+    # error, never the server's "internal error" (a bug it logged).
     for when, what in ledger.errors:
+        if "internal error" in what:
+            report.problems.append(f"an internal error at {format_ts(when)}: {what}")
         if not any(f.start - 0.5 <= when <= f.end + SETTLE_SECONDS for f in chaos.faults):
             report.problems.append(f"-ERR outside any fault, at {format_ts(when)}: {what}")
 
