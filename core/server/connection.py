@@ -214,6 +214,7 @@ class Connection:
         so a job fetched for a client that has left is put back instead of being reserved for
         nobody.
         """
+        error: Exception | None = None
         async with anyio.create_task_group() as tg:
 
             async def watch() -> None:
@@ -225,8 +226,14 @@ class Connection:
             tg.start_soon(watch)
             try:
                 result = await blocked
+            except Exception as exc:
+                # Raised from here it would leave the task group wrapped in an ExceptionGroup,
+                # and a store's error (Redis away) would answer "internal error".
+                error = exc
             finally:
                 tg.cancel_scope.cancel()
+        if error is not None:
+            raise error
         return result
 
     async def _receive(self) -> bytes:

@@ -9,6 +9,12 @@ table of conf.d (docs/redis.md):
 - ``[redis] pool_size``: at most this many connections (default 50): one for the pub/sub
   subscription, the rest for the store's :class:`~.link.Link`, which pipelines commands and
   normally needs one or two. Blocked FETCHes hold none.
+- ``[redis] min_replicas`` / ``replica_timeout`` (or ``?min_replicas=&replica_timeout=`` in the
+  URL): after every script, ``WAIT`` until that many replicas have the write (default 0: no
+  wait), at most ``replica_timeout`` seconds (default 1); fewer is an error.
+
+The URL may also be a sentinel URL (:mod:`.sentinel`): the store then asks the sentinels for
+the master and follows its failovers.
 
 Every redis-py error is translated here into :class:`~faktory_core.errors.StoreError` with a
 message that says what happened; the server answers it as ``-ERR``.
@@ -30,6 +36,13 @@ from redis.backoff import NoBackoff
 
 from faktory_core.errors import StoreError
 from faktory_core.plugins.redis_store.link import COMMAND_TIMEOUT, Link
+from faktory_core.plugins.redis_store.sentinel import (
+    SCHEMES as SENTINEL_SCHEMES,
+)
+from faktory_core.plugins.redis_store.sentinel import (
+    is_sentinel_url,
+    parse_sentinel_url,
+)
 
 __all__ = [
     "DEFAULT_POOL_SIZE",
@@ -37,6 +50,7 @@ __all__ = [
     "RedisSettings",
     "RedisSetupError",
     "describe",
+    "is_sentinel_url",
     "make_pubsub_client",
     "map_errors",
     "redis_errors",
@@ -44,6 +58,9 @@ __all__ = [
 ]
 
 DEFAULT_POOL_SIZE = 50
+DEFAULT_REPLICA_TIMEOUT = 1.0
+#: Query options of any store URL that are the store's, not redis-py's.
+_STORE_OPTIONS = ("min_replicas", "replica_timeout")
 #: Seconds the subscription's connection may take to open.
 CONNECT_TIMEOUT = 5.0
 SCHEMES = ("redis", "rediss", "unix")
@@ -69,6 +86,10 @@ class RedisSettings:
     url: str | None = None
     prefix: str = ""
     pool_size: int = DEFAULT_POOL_SIZE
+    #: WAIT for this many replicas after every script (0: never).
+    min_replicas: int = 0
+    #: WAIT's limit, seconds.
+    replica_timeout: float = DEFAULT_REPLICA_TIMEOUT
 
 
 def _env_url(environ: Mapping[str, str]) -> str | None:
@@ -97,36 +118,77 @@ def resolve_settings(environ: Mapping[str, str], toml: Mapping[str, Any]) -> Red
     """The settings from the environment and the ``[redis]`` TOML table, checked."""
     table = _table(toml)
     url = _env_url(environ) or table.get("url") or None
+    options: dict[str, Any] = {key: table[key] for key in _STORE_OPTIONS if key in table}
     if url is not None:
-        check_url(str(url))
+        url, from_url = _store_options(str(url))
+        options.update(from_url)
+        check_url(url)
     prefix = environ.get("FAKTORY_REDIS_PREFIX", table.get("prefix", ""))
     pool_size = table.get("pool_size", DEFAULT_POOL_SIZE)
     if not isinstance(prefix, str):
         raise RedisSetupError("[redis] prefix must be a string")
     if not isinstance(pool_size, int) or isinstance(pool_size, bool) or pool_size < 2:
         raise RedisSetupError("[redis] pool_size must be an integer of at least 2")
-    return RedisSettings(None if url is None else str(url), prefix, pool_size)
+    min_replicas = _number(options, "min_replicas", int, 0)
+    replica_timeout = _number(options, "replica_timeout", float, DEFAULT_REPLICA_TIMEOUT)
+    if min_replicas < 0:
+        raise RedisSetupError("[redis] min_replicas must be 0 or more")
+    if not 0 < replica_timeout < COMMAND_TIMEOUT:
+        raise RedisSetupError(
+            f"[redis] replica_timeout must be more than 0 and less than {COMMAND_TIMEOUT:g} s"
+        )
+    return RedisSettings(url, prefix, pool_size, min_replicas, replica_timeout)
+
+
+def _number(options: Mapping[str, Any], key: str, kind: type, default: float) -> Any:
+    value = options.get(key, default)
+    if isinstance(value, bool):
+        raise RedisSetupError(f"[redis] {key} must be a number, not {value!r}")
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        raise RedisSetupError(f"[redis] {key} must be a number, not {value!r}") from None
+
+
+def _store_options(url: str) -> tuple[str, dict[str, str]]:
+    """The URL without the store's own query options, and those options."""
+    base, mark, query = url.partition("?")
+    if not mark:
+        return url, {}
+    query, hash_mark, fragment = query.partition("#")
+    pairs = parse_qsl(query, keep_blank_values=True)
+    own = {key: value for key, value in pairs if key in _STORE_OPTIONS}
+    if not own:
+        return url, {}
+    rest = urlencode([(key, value) for key, value in pairs if key not in _STORE_OPTIONS])
+    return base + (f"?{rest}" if rest else "") + hash_mark + fragment, own
 
 
 def check_url(url: str) -> None:
-    scheme = urlsplit(url).scheme
+    scheme = urlsplit(url).scheme.lower()
+    if scheme in SENTINEL_SCHEMES:
+        try:
+            parse_sentinel_url(url)
+        except ValueError as exc:
+            raise RedisSetupError(f"bad sentinel URL {describe(url)}: {exc}") from None
+        return
     if scheme not in SCHEMES:
         raise RedisSetupError(
-            f"unsupported Redis URL {describe(url)}: use redis://, rediss:// or unix://"
+            f"unsupported Redis URL {describe(url)}: use redis://, rediss://, unix:// "
+            "or redis+sentinel://"
         )
 
 
 def describe(url: str) -> str:
     """The URL with its password hidden (in the authority or the query), for messages."""
     parts = urlsplit(url)
-    if parts.password is not None:
-        user = parts.username or ""
-        host = parts.hostname or ""
-        netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
-        url = urlunsplit(parts._replace(netloc=netloc))
+    auth, at, hosts = parts.netloc.rpartition("@")  # hosts: a sentinel URL may name several
+    if at and (":" in auth or urlsplit(url).scheme.lower() in SENTINEL_SCHEMES):
+        user = auth.partition(":")[0] if ":" in auth else ""
+        url = urlunsplit(parts._replace(netloc=f"{user}:***@{hosts}"))
     base, mark, query = url.partition("?")
     if "password" in query:
-        hidden = [(k, "***" if k == "password" else v) for k, v in parse_qsl(query)]
+        hidden = [(k, "***" if "password" in k else v) for k, v in parse_qsl(query)]
         url = base + mark + urlencode(hidden, safe="*/")
     return url
 

@@ -128,6 +128,8 @@ class _Connection(asyncio.Protocol):
                 future, _ = pending.popleft()
                 if not future.done():
                     future.set_result(reply)
+                if type(reply) is hiredis.ReplyError and str(reply).startswith("READONLY"):
+                    self._link.trouble(reply_error(reply))
         except (hiredis.ProtocolError, IndexError) as exc:
             # IndexError: a reply nobody asked for (the pending line is empty)
             self.close(
@@ -181,6 +183,7 @@ class _Connection(asyncio.Protocol):
             return
         self.closed = why
         self._link.forget(self)
+        self._link.trouble(why)
         if self._watch is not None:
             self._watch.cancel()
             self._watch = None
@@ -197,9 +200,21 @@ class _Connection(asyncio.Protocol):
 class Link:
     """Commands to one Redis over at most ``size`` pipelined connections (module docstring)."""
 
-    def __init__(self, url: str, size: int, where: str) -> None:
+    def __init__(
+        self,
+        url: str,
+        size: int,
+        where: str,
+        *,
+        on_trouble: Callable[[BaseException], None] | None = None,
+        master_only: bool = False,
+        min_replicas: int = 0,
+        replica_timeout: float = 1.0,
+    ) -> None:
         if size < 1:
             raise ValueError("a Link needs at least one connection")
+        if not 0 < replica_timeout < COMMAND_TIMEOUT:
+            raise ValueError(f"replica_timeout must be between 0 and {COMMAND_TIMEOUT:g} s")
         self.where = where
         self.size = size
         self._target = _Target(url)
@@ -207,6 +222,15 @@ class Link:
         self._opening: asyncio.Future[_Connection] | None = None
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: Told about READONLY replies and lost connections (a sentinel follower).
+        self._on_trouble = on_trouble
+        #: Refuse a connection whose Redis does not answer ROLE with ``master``.
+        self.master_only = master_only
+        #: Set while new connections are refused (a failover in progress): the reason.
+        self.held: str | None = None
+        #: ``WAIT min_replicas`` after every script, up to ``replica_timeout`` seconds.
+        self.min_replicas = min_replicas
+        self.wait_ms = max(1, round(replica_timeout * 1000))
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -295,6 +319,8 @@ class Link:
     async def _open(self) -> _Connection:
         if self._closed:
             raise rex.ConnectionError(f"the connection to {self.where} is closed")
+        if self.held is not None:
+            raise rex.ConnectionError(self.held)
         target = self._target
         try:
             if target.path is not None:
@@ -321,9 +347,12 @@ class Link:
         except BaseException:
             conn.close(rex.ConnectionError("handshake failed"))
             raise
-        if self._closed:
-            conn.close(rex.ConnectionError(f"the connection to {self.where} is closed"))
-            raise rex.ConnectionError(f"the connection to {self.where} is closed")
+        if self._closed or self._target is not target or self.held is not None:
+            gone = rex.ConnectionError(
+                self.held or f"the connection to {self.where} is closed or moved"
+            )
+            conn.close(gone)
+            raise gone
         self._conns.append(conn)
         return conn
 
@@ -338,6 +367,8 @@ class Link:
             commands.append(("SELECT", target.db))
         if target.client_name:
             commands.append(("CLIENT", "SETNAME", target.client_name))
+        if self.master_only:
+            commands.append(("ROLE",))
         if not commands:
             return
         futures = conn.send_many([_pack(c) for c in commands], False)
@@ -346,10 +377,41 @@ class Link:
                 reply = await future
                 if type(reply) is hiredis.ReplyError:
                     raise reply_error(reply)
+        if self.master_only and (role := reply[0] if reply else b"") != b"master":
+            why = rex.ReadOnlyError(
+                f"READONLY {self.where} is a {role.decode(errors='replace')}, not the master"
+            )
+            self.trouble(why)
+            raise why
 
     def forget(self, conn: _Connection) -> None:
         if conn in self._conns:
             self._conns.remove(conn)
+
+    def trouble(self, why: BaseException) -> None:
+        if self._on_trouble is not None and not self._closed:
+            self._on_trouble(why)
+
+    # -- following a master (plugins/redis_store/sentinel.py) -------------------------------
+    def hold(self, reason: str | None) -> None:
+        """Refuse commands with ``reason`` (dropping every connection, so commands in flight
+        fail too) until ``hold(None)`` or :meth:`retarget`."""
+        self.held = reason
+        if reason is not None:
+            self._drop(rex.ConnectionError(f"{reason}; not sent to {self.where}"))
+
+    def retarget(self, url: str, where: str) -> None:
+        """From now on connect to ``url``: drop every connection to the old address (their
+        commands fail: their outcome is unknown, as for any lost connection)."""
+        old = self.where
+        self._target = _Target(url)
+        self.where = where
+        self._drop(rex.ConnectionError(f"the Redis master moved from {old} to {where}"))
+
+    def _drop(self, why: BaseException) -> None:
+        conns, self._conns = self._conns, []
+        for conn in conns:
+            conn.close(why)
 
     async def aclose(self) -> None:
         """Close every connection; pending commands fail with a ConnectionError."""
@@ -371,6 +433,8 @@ class Script:
 
     async def __call__(self, keys: Sequence[Arg] = (), args: Sequence[Arg] = ()) -> Any:
         link = self.link
+        if link.min_replicas:
+            return await self._call_and_wait(keys, args)
         conn = link.pick(self.bulky) or await link.open_for(self.bulky)
         reply = await conn.send(_pack(("EVALSHA", self.sha, len(keys), *keys, *args)), self.bulky)
         if type(reply) is hiredis.ReplyError:
@@ -379,6 +443,32 @@ class Script:
                 raise error
             return await link.execute(
                 "EVAL", self.source, len(keys), *keys, *args, bulky=self.bulky
+            )
+        return reply
+
+    async def _call_and_wait(self, keys: Sequence[Arg], args: Sequence[Arg]) -> Any:
+        """The script, then ``WAIT`` on the same connection (WAIT counts the replicas that
+        have this connection's writes). Too few: an error, though the script ran -- its write
+        may be lost in a failover, so it is not acknowledged."""
+        link = self.link
+        conn = link.pick(self.bulky) or await link.open_for(self.bulky)
+        script = _pack(("EVALSHA", self.sha, len(keys), *keys, *args))
+        wait = ("WAIT", link.min_replicas, link.wait_ms)
+        reply, acked = await asyncio.gather(*conn.send_many([script, _pack(wait)], self.bulky))
+        if type(reply) is hiredis.ReplyError:
+            error = reply_error(reply)
+            if not isinstance(error, rex.NoScriptError):
+                raise error
+            reply, acked = await link.many(
+                [("EVAL", self.source, len(keys), *keys, *args), wait],
+                bulky=self.bulky,
+            )
+        if type(acked) is hiredis.ReplyError:
+            raise reply_error(acked)
+        if acked < link.min_replicas:
+            raise rex.ConnectionError(
+                f"the write reached {acked} of the {link.min_replicas} replica(s) required "
+                f"(min_replicas) in {link.wait_ms} ms; it may be lost in a failover"
             )
         return reply
 

@@ -71,6 +71,7 @@ from faktory_core.plugins.redis_store.keys import Keys
 from faktory_core.plugins.redis_store.link import Arg, Link
 from faktory_core.plugins.redis_store.nodes import NODE_TTL_SECONDS, Mine, NodeBeat, new_node_id
 from faktory_core.plugins.redis_store.scripts import Scripts
+from faktory_core.plugins.redis_store.sentinel import Follower, Master, follow
 from faktory_core.plugins.redis_store.supervisor import LOAD_SECONDS, LocalRedis
 from faktory_core.plugins.redis_store.undo import UNDO_EVERY, LostFetch, LostFetches
 from faktory_core.plugins.redis_store.wakeup import Listener, Waiter, Wakeups
@@ -220,6 +221,8 @@ class RedisStore:
     #: back (:mod:`.undo`).
     _lost: LostFetches = attrs.field(factory=LostFetches, init=False)
     _undoer: Background = attrs.field(factory=Background, init=False)
+    #: Keeps the store on the current master when the URL names sentinels.
+    _follower: Follower | None = attrs.field(default=None, init=False)
 
     @keys.default
     def _make_keys(self) -> Keys:
@@ -251,9 +254,20 @@ class RedisStore:
         migrate Faktory ≤ 1.9 queues, index reservations others wrote, subscribe."""
         try:
             url = await self._start_local() if self.settings.url is None else self.settings.url
+            self._follower = await follow(url, self._switch, self._hold)
+            if self._follower is not None:
+                url = self._follower.url
             self.where = describe(url)
             # One connection of the pool is the subscription's; the rest are the Link's.
-            self._link = Link(url, max(self.settings.pool_size - 1, 1), self.where)
+            self._link = Link(
+                url,
+                max(self.settings.pool_size - 1, 1),
+                self.where,
+                on_trouble=None if self._follower is None else self._follower.suspect,
+                master_only=self._follower is not None,
+                min_replicas=self.settings.min_replicas,
+                replica_timeout=self.settings.replica_timeout,
+            )
             await self._check_server()
             self._scripts = Scripts.register(self._link)
             with redis_errors(self.where):
@@ -267,6 +281,8 @@ class RedisStore:
                 listener = Listener(pubsub, self.keys.pushed, self._wakeups, self._ready, others)
                 self._listener = listener
                 await listener.start()
+            if self._follower is not None:
+                self._follower.start()
         except StoreError as exc:
             await self.close()
             raise RedisSetupError(exc.message) from exc
@@ -280,6 +296,24 @@ class RedisStore:
         self._local = LocalRedis(self.storage, loglevel=self.loglevel)
         await self._local.start()
         return self._local.url
+
+    def _hold(self, reason: str | None) -> None:
+        if self._link is not None:
+            self._link.hold(reason)
+
+    async def _switch(self, master: Master) -> None:
+        """The sentinels name a new master: commands and the subscription go there."""
+        assert self._follower is not None
+        url = self._follower.url
+        self.where = describe(url)
+        self._r.retarget(url, self.where)
+        old, self._pubsub_client = self._pubsub_client, make_pubsub_client(url)
+        if self._listener is not None:
+            await self._listener.switch(self._pubsub_client)
+        if old is not None:
+            with contextlib.suppress(rex.RedisError, OSError):
+                await old.aclose()
+                await old.connection_pool.disconnect()
 
     async def _check_server(self) -> None:
         """PING through LOADING (bounded), then require Redis ≥ 6.2 (Valkey reports 7.2.4)."""
@@ -303,7 +337,8 @@ class RedisStore:
         info = dict(
             line.split(":", 1) for line in text.splitlines() if ":" in line and line[0] != "#"
         )
-        return {"location": self.where, "round trip (µs)": rtt_us, "redis": info}
+        follower = {} if self._follower is None else self._follower.report()
+        return {"location": self.where, **follower, "round trip (µs)": rtt_us, "redis": info}
 
     async def _ping(self) -> bool:
         """False while Redis is loading its data set."""
@@ -314,6 +349,9 @@ class RedisStore:
         return True
 
     async def close(self) -> None:
+        follower, self._follower = self._follower, None
+        if follower is not None:
+            await follower.stop()
         await self._undoer.stop()
         listener, self._listener = self._listener, None
         if listener is not None:
@@ -1016,7 +1054,10 @@ class RedisStore:
         scheduled, retries, dead, working, processed, failures, workers = map(int, flat[:7])
         rest = flat[7:]
         queues = {rest[i].decode(): int(rest[i + 1]) for i in range(0, len(rest) - 1, 2)}
-        return StoreStats(queues, scheduled, retries, dead, working, processed, failures, workers)
+        details = {} if self._follower is None else self._follower.report()
+        return StoreStats(
+            queues, scheduled, retries, dead, working, processed, failures, workers, details
+        )
 
     # -- key-value space ------------------------------------------------------------------------
     @map_errors

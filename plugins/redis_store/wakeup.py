@@ -137,6 +137,14 @@ class Listener:
         await self._task.stop()
         await self._unsubscribe()
 
+    async def switch(self, client: Redis) -> None:
+        """Subscribe through ``client`` from now on (the Redis master moved): the old
+        subscription is dropped, and the listener subscribes anew and wakes every waiter."""
+        await self._task.stop()
+        await self._unsubscribe()
+        self._client = client
+        self._task.start(self._run())
+
     async def _subscribe(self) -> None:
         pubsub: Any = self._client.pubsub(ignore_subscribe_messages=True)
         try:

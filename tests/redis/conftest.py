@@ -67,9 +67,8 @@ class RedisServer:
             unix_socket_path=str(self.socket), password=self.password or None, socket_timeout=5.0
         )
 
-    def start(self) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        command = [
+    def command(self) -> list[str]:
+        return [
             self.binary,
             "--port", "0",
             "--unixsocket", str(self.socket),
@@ -84,8 +83,11 @@ class RedisServer:
             *(["--port", str(self.port)] if self.port else []),
             *self.extra,
         ]  # fmt: skip
+
+    def start(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            command,
+            self.command(),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -32,7 +32,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -86,13 +86,22 @@ def _free_port() -> int:
 class Server:
     """One ``faktory-core --plugin redis_store`` process; ``crash()`` is ``kill -9``."""
 
-    def __init__(self, folder: Path, redis_url: str | None) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        redis_url: str | None,
+        *,
+        web: str = ":0",
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.folder = folder
         self.port = _free_port()
+        self.web = web
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("FAKTORY_", "REDIS"))}
         self.env["FAKTORY_ENV"] = "development"
         if redis_url:
             self.env["REDIS_URL"] = redis_url
+        self.env.update(env or {})
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = folder / "server.log"
         self.starts = 0
@@ -101,7 +110,7 @@ class Server:
         self.folder.mkdir(parents=True, exist_ok=True)
         command = [
             sys.executable, "-m", "faktory_core.cli", "--plugin", "redis_store",
-            "-b", f"127.0.0.1:{self.port}", "-w", ":0",
+            "-b", f"127.0.0.1:{self.port}", "-w", self.web,
             "-d", str(self.folder / "db"), "-c", str(self.folder),
         ]  # fmt: skip
         with self.log.open("ab") as log:

@@ -117,6 +117,27 @@ def test_redis_outage_answers_err(
         conn.close()
 
 
+def test_a_fetch_during_an_outage_answers_the_stores_error(
+    serve: Callable[..., ServerThread], redis_factory: Callable[..., RedisServer]
+) -> None:
+    """A FETCH blocks while watching its socket (in a task group); the store's error must come
+    out of it as itself, not wrapped in an ExceptionGroup ("internal error", a logged crash)."""
+    own = redis_factory()
+    server = serve(own.url)
+    conn = FwpSocket.open(server.port)
+    try:
+        conn.send(b"FETCH default\r\n")  # blocks (2 s): Redis goes away meanwhile
+        time.sleep(0.3)
+        own.stop(kill=True)
+        reply = conn.read()
+        assert isinstance(reply, ErrorReply)
+        assert "is unreachable" in reply.message, reply
+        own.start()
+        assert conn.command("FETCH", "default") == Bulk(None)
+    finally:
+        conn.close()
+
+
 def test_third_party_clients_push_to_the_redis_store(serve: Callable[..., ServerThread]) -> None:
     """The PyPI clients' producers (``faktory``, ``pyfaktory``) against the Redis store; the
     full worker interoperability suite lives in tests/interop."""
