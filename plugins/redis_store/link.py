@@ -213,7 +213,7 @@ class Link:
     ) -> None:
         if size < 1:
             raise ValueError("a Link needs at least one connection")
-        if not 0 < replica_timeout < COMMAND_TIMEOUT:
+        if min_replicas and not 0 < replica_timeout < COMMAND_TIMEOUT:
             raise ValueError(f"replica_timeout must be between 0 and {COMMAND_TIMEOUT:g} s")
         self.where = where
         self.size = size
