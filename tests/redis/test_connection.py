@@ -56,7 +56,7 @@ def test_settings(
     [
         ({"REDIS_PROVIDER": "MISSING"}, {}, "REDIS_PROVIDER names MISSING, which is not set"),
         ({"REDIS_PROVIDER": "redis://:secret@h"}, {}, "must name the environment variable"),
-        ({"REDIS_URL": "http://h"}, {}, "use redis://, rediss://, unix:// or redis+sentinel://"),
+        ({"REDIS_URL": "http://h"}, {}, r"use redis://, rediss://, unix:// or redis\+sentinel://"),
         ({}, {"redis": {"pool_size": 1}}, "pool_size"),
         ({}, {"redis": {"prefix": 3}}, "prefix must be a string"),
         ({}, {"redis": "x"}, "must be a table"),
