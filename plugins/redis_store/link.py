@@ -49,7 +49,7 @@ import hiredis
 import redis.exceptions as rex
 from redis.asyncio.connection import AbstractConnection, Connection, SSLConnection, parse_url
 
-__all__ = ["COMMAND_TIMEOUT", "DEPTH", "Arg", "Link", "Script"]
+__all__ = ["COMMAND_TIMEOUT", "DEPTH", "Arg", "Link", "NotReplicated", "Script"]
 
 #: What a command argument may be. Floats are formatted by the caller (``codec.fstr``).
 Arg = bytes | str | int | float
@@ -95,6 +95,11 @@ def reply_error(error: hiredis.ReplyError) -> rex.RedisError:
     if cls is rex.ResponseError and "invalid password" in text:
         cls = rex.AuthenticationError  # Redis < 6 words it so
     return cls(text)
+
+
+class NotReplicated(rex.RedisError):
+    """``WAIT`` counted fewer replicas than ``min_replicas``: the write is done on the master
+    but not acknowledged (a failover may lose it)."""
 
 
 class _Connection(asyncio.Protocol):
@@ -466,7 +471,7 @@ class Script:
         if type(acked) is hiredis.ReplyError:
             raise reply_error(acked)
         if acked < link.min_replicas:
-            raise rex.ConnectionError(
+            raise NotReplicated(
                 f"the write reached {acked} of the {link.min_replicas} replica(s) required "
                 f"(min_replicas) in {link.wait_ms} ms; it may be lost in a failover"
             )

@@ -385,7 +385,10 @@ class Follower:
                 async with asyncio.timeout(POLL_SECONDS):
                     await self._wake.wait()
             self._wake.clear()
-            await self.check()
+            try:
+                await self.check()
+            except Exception:  # a dead follower would leave the store on a gone master
+                log.exception("checking the sentinels for %r failed", self.spec.master)
 
     async def check(self) -> None:
         """Ask the sentinels; switch when they name another master that says it is one."""
