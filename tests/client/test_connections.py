@@ -230,7 +230,11 @@ async def test_async_safe_commands_are_resent_once(
         assert (await client.info()).faktory.total_queues == 7
         with pytest.raises(ConnectionLost):
             await client.push(Job("Once"))
-    assert [line.split(b" ")[0].strip() for line in peer.lines] == [b"INFO", b"INFO", b"PUSH"]
+    sent = [line.split(b" ")[0].strip() for line in peer.lines]
+    assert sent[:2] == [b"INFO", b"INFO"]
+    # The PUSH went out at most once: on the connection the peer had closed after its INFO
+    # (the client had not seen the close yet: never reaches the peer), or on a new one.
+    assert sent[2:] in ([], [b"PUSH"])
 
 
 def test_two_failures_in_a_row_reach_the_caller(
