@@ -124,6 +124,10 @@ def test_a_server_process_serves_across_a_failover(
         store = _store_info(conn)
         assert store["sentinel_master"] == f"mymaster {new.address}"
         assert f"{old.address} -> {new.address}" in store["last_failover"]
+        # The worker counts (INFO, the Busy page) come back with the next heartbeat.
+        assert conn.json_command("BEAT", {"wid": "w-1"}) == OK
+        workers = conn.bulk_json("INFO")["faktory"]["tasks"]["Workers"]
+        assert workers["size"] == 1, workers
         conn.close()
     finally:
         server.stop()
