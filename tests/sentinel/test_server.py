@@ -5,9 +5,6 @@ it the same process serves again with every acknowledged job, without a restart.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -17,50 +14,14 @@ from typing import Any
 import pytest
 
 from faktory_core.protocol.client import Bulk, ErrorReply, SimpleString
-from faktory_core.testing import FwpSocket, stop_process
+from faktory_core.testing import FwpSocket
 
-from .cluster import FAILOVER_SECONDS, START_SECONDS, SentinelCluster, free_port
+from ..redis.test_crash import Server  # noqa: TID252
+from .cluster import FAILOVER_SECONDS, SentinelCluster
 
 OK = SimpleString("OK")
 
 pytestmark = pytest.mark.slow
-
-
-class Server:
-    def __init__(self, folder: Path, url: str) -> None:
-        self.folder = folder
-        self.port = free_port()
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("FAKTORY_", "REDIS"))}
-        self.env |= {"FAKTORY_ENV": "development", "REDIS_URL": url}
-        self.log = folder / "server.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        command = [
-            sys.executable, "-m", "faktory_core.cli", "--plugin", "redis_store",
-            "-b", f"127.0.0.1:{self.port}", "-w", ":0",
-            "-d", str(self.folder / "db"), "-c", str(self.folder),
-        ]  # fmt: skip
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=self.env
-            )
-        deadline = time.monotonic() + START_SECONDS
-        while True:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"the server exited:\n{self.log.read_text()[-3000:]}")
-            try:
-                FwpSocket.open(self.port).close()
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"no answer:\n{self.log.read_text()}") from None
-                time.sleep(0.02)
-
-    def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        stop_process(proc, seconds=START_SECONDS)
 
 
 def _push(conn: FwpSocket) -> tuple[str, Any]:
