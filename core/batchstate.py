@@ -21,6 +21,7 @@ __all__ = [
     "BatchState",
     "Emit",
     "no_such_batch",
+    "status_reply",
 ]
 
 #: Seconds an uncommitted batch lives (Faktory Enterprise: 30 minutes).
@@ -157,10 +158,9 @@ class BatchState:
             del self.batches[bid]
 
     def status(self, rec: dict[str, Any]) -> dict[str, Any]:
-        data: dict[str, Any] = {"bid": rec["bid"]}
-        if rec["parent_bid"]:
-            data["parent_bid"] = rec["parent_bid"]
-        data.update(
+        return status_reply(
+            bid=rec["bid"],
+            parent_bid=rec["parent_bid"],
             description=rec["description"],
             created_at=rec["created_at"],
             total=rec["total"],
@@ -172,7 +172,41 @@ class BatchState:
             children=list(rec["children"]),
             callbacks={kind: json.loads(job) for kind, job in rec["callbacks"].items()},
         )
-        return data
+
+
+def status_reply(
+    *,
+    bid: str,
+    parent_bid: str,
+    description: str,
+    created_at: str,
+    total: int,
+    pending: int,
+    failed: int,
+    complete_st: str,
+    success_st: str,
+    committed: bool,
+    children: list[str],
+    callbacks: dict[str, Any],
+) -> dict[str, Any]:
+    """``BATCH STATUS``'s hash in Enterprise's key order (``parent_bid`` only when set): one
+    shape for every store, whatever record it reads it from."""
+    data: dict[str, Any] = {"bid": bid}
+    if parent_bid:
+        data["parent_bid"] = parent_bid
+    data.update(
+        description=description,
+        created_at=created_at,
+        total=total,
+        pending=pending,
+        failed=failed,
+        complete_st=complete_st,
+        success_st=success_st,
+        committed=committed,
+        children=children,
+        callbacks=callbacks,
+    )
+    return data
 
 
 def no_such_batch(bid: str) -> str:

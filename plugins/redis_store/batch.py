@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from faktory_core.batchstate import status_reply
 from faktory_core.plugins.redis_store.connection import map_errors
 from faktory_core.plugins.redis_store.link import Script
 from faktory_core.plugins.redis_store.store import RedisStore
@@ -288,10 +289,9 @@ def _text(value: Any) -> str:
 def _status(reply: list[Any]) -> dict[str, Any]:
     flat, pending, failed, children = reply
     h = {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat), 2)}
-    data: dict[str, Any] = {"bid": h["bid"]}
-    if h["parent"]:
-        data["parent_bid"] = h["parent"]
-    data.update(
+    return status_reply(
+        bid=h["bid"],
+        parent_bid=h["parent"],
         description=h["desc"],
         created_at=h["created_at"],
         total=int(h["total"]),
@@ -307,7 +307,6 @@ def _status(reply: list[Any]) -> dict[str, Any]:
             if "cb_" + kind in h
         },
     )
-    return data
 
 
 def build(store: RedisStore) -> RedisBatches:
