@@ -118,10 +118,11 @@ class MetricsPlugin:
 
     def _recorder_of(self, server: Server) -> Recorder:
         for step in server.manager.chains.acked:
-            middleware = getattr(step, "__self__", None)
-            if isinstance(middleware, MetricsMiddleware) and middleware.recorder in self._recorders:
-                self._recorders.remove(middleware.recorder)
-                return middleware.recorder
+            # The chain holds the recorder's own bound method (MetricsMiddleware's docstring).
+            recorder = getattr(step, "__self__", None)
+            if isinstance(recorder, Recorder) and recorder in self._recorders:
+                self._recorders.remove(recorder)
+                return recorder
         raise RuntimeError("metrics: the server was built without the metrics middleware")
 
     @hookimpl
