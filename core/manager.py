@@ -18,7 +18,7 @@ import attrs
 from faktory_core.clock import Clock
 from faktory_core.config import Timings
 from faktory_core.errors import Discard, FaktoryError, InvalidJob, StoreError, messages
-from faktory_core.gate import FetchGate
+from faktory_core.gate import FetchGate, limiter
 from faktory_core.middleware import Chains
 from faktory_core.model import (
     DEAD_TTL,
@@ -217,16 +217,33 @@ class Manager:
             raise FaktoryError(messages.FETCH_NO_QUEUE)
         # A quiet or terminated wid: the store answers None after the timeout (Store.fetch).
         deadline = self.clock.now() + (self.timings.fetch_block if wait else 0.0)
-        if self.gates:
+        if self.gates and self._limited(queues):
             return await self._gated_fetch(queues, wid, deadline)
         while True:
             now = self.clock.now()
             reservation = await self.store.fetch(queues, wid, now, max(deadline - now, 0.0))
             if reservation is None:
                 return None
+            if (
+                self.gates
+                and self._limited((reservation.job.queue,))
+                and not await self._admit(reservation)
+            ):
+                # A reload throttled the queue while this FETCH waited, and it is full.
+                await self.store.unreserve(reservation.job.jid)
+                return await self._gated_fetch(queues, wid, deadline)
             job = await self._deliver(reservation.job)
             if job is not None:
                 return job
+
+    def _limited(self, queues: Sequence[str]) -> bool:
+        """Whether a gate limits one of ``queues`` (core/gate.py, ``limits``)."""
+        for gate in self.gates:
+            limits = limiter(gate)
+            for name in queues:
+                if limits(name):
+                    return True
+        return False
 
     async def _deliver(self, job: Job) -> Job | None:
         """A reserved job through the fetch steps (only if one of them wants it) and the
@@ -283,7 +300,8 @@ class Manager:
 
     async def _release(self, job: Job) -> None:
         for gate in self.gates:
-            await gate.release(job)
+            if limiter(gate)(job.queue):
+                await gate.release(job)
 
     async def _fetch_middleware(self, job: Job) -> Job | None:
         """Run fetch middleware: Discard drops the job (None: fetch the next one); any other
@@ -311,7 +329,7 @@ class Manager:
     async def ack(self, jid: str) -> Reservation | None:
         reservation = await self.store.ack(jid, self.clock.now())
         if reservation is not None:
-            if self.gates:
+            if self.gates and self._limited((reservation.job.queue,)):
                 await self._release(reservation.job)
             for observe in self.chains.acked:
                 observe(reservation)

@@ -26,6 +26,10 @@ class ThrottleGate:
             raise RuntimeError("throttles are not started")
         return self.storage
 
+    def limits(self, queue: str) -> bool:
+        """Whether ``queue`` has a throttle (core/gate.py: the others skip the gate)."""
+        return queue in self.throttles
+
     async def closed(self, queues: Sequence[str], wid: str) -> Collection[str]:
         limited = [self.throttles[name] for name in queues if name in self.throttles]
         if not limited:
