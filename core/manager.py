@@ -8,7 +8,7 @@ clock are resolved once at start-up and called directly on every command.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import anyio
@@ -137,7 +137,18 @@ class Manager:
     timings: Timings = attrs.field(factory=Timings)
     chains: Chains = attrs.field(factory=Chains)
     #: Plugins' fetch gates (queue throttles); none: FETCH as before.
-    gates: tuple[FetchGate, ...] = ()
+    gates: tuple[FetchGate, ...] = attrs.field(
+        default=(), on_setattr=lambda self, _, gates: self._set_limiters(gates)
+    )
+    #: Each gate's ``limits`` (core/gate.py), kept with ``gates``.
+    _limiters: tuple[Callable[[str], bool], ...] = attrs.field(default=(), init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._set_limiters(self.gates)
+
+    def _set_limiters(self, gates: tuple[FetchGate, ...]) -> tuple[FetchGate, ...]:
+        self._limiters = tuple(limiter(gate) for gate in gates)
+        return gates
 
     # -- push -----------------------------------------------------------------------------------
 
@@ -238,8 +249,7 @@ class Manager:
 
     def _limited(self, queues: Sequence[str]) -> bool:
         """Whether a gate limits one of ``queues`` (core/gate.py, ``limits``)."""
-        for gate in self.gates:
-            limits = limiter(gate)
+        for limits in self._limiters:
             for name in queues:
                 if limits(name):
                     return True
@@ -299,8 +309,8 @@ class Manager:
         await self._release(job)
 
     async def _release(self, job: Job) -> None:
-        for gate in self.gates:
-            if limiter(gate)(job.queue):
+        for gate, limits in zip(self.gates, self._limiters, strict=True):
+            if limits(job.queue):
                 await gate.release(job)
 
     async def _fetch_middleware(self, job: Job) -> Job | None:
