@@ -140,8 +140,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+def missing_programs(args: argparse.Namespace) -> list[str]:
+    """The programs named on the command line that are not executable files here."""
+    programs = [Path(side.path) for side in args.sides]
+    programs += [path for path in (args.redis_server, args.load_tool) if path is not None]
+    return [str(path) for path in programs if not (path.is_file() and os.access(path, os.X_OK))]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if missing := missing_programs(args):
+        print(f"ab: not an executable file: {', '.join(missing)}", file=sys.stderr)
+        return 2
     if args.redis_server is not None:
         # Inherited by split.py and the faktory-core servers it (or this script) starts.
         os.environ["FAKTORY_REDIS_SERVER"] = str(args.redis_server.resolve())
@@ -154,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
                 doc = load_tool_run(side, args) if args.load_tool else split_run(side, args)
                 runs[side.name].append(doc)
                 _show(round_no, side.name, doc)
-    except AbError as exc:
+    except (AbError, RuntimeError) as exc:  # RuntimeError: a server did not start
         print(f"ab: {exc}", file=sys.stderr)
         return 1
     _medians(runs)

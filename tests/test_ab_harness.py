@@ -116,3 +116,22 @@ def test_the_errors_the_load_tool_printed_and_carried_on_after_are_kept(ab: Modu
 def test_output_without_a_result_line_is_an_error(ab: ModuleType, output: str) -> None:
     with pytest.raises(ab.AbError, match="no result line"):
         ab.parse_load_tool(output)
+
+
+def test_programs_that_are_not_there_are_named_before_any_run(
+    ab: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    python = Path(sys.executable)
+    not_executable = tmp_path / "faktory"
+    not_executable.write_text("")
+    argv = [
+        "--side", f"core={python}",
+        "--faktory-side", f"go={not_executable}",
+        "--redis-server", str(tmp_path / "nowhere" / "valkey-server"),
+        "--load-tool", str(python),
+        "--out", str(tmp_path / "out"),
+    ]  # fmt: skip
+    assert ab.main(argv) == 2
+    missing = f"{not_executable}, {tmp_path / 'nowhere' / 'valkey-server'}"
+    assert capsys.readouterr().err == f"ab: not an executable file: {missing}\n"
+    assert not (tmp_path / "out").exists()
