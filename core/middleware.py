@@ -10,8 +10,10 @@ fetches the next one.
 
 The chains are composed once at start-up; a step nobody overrides costs nothing. A middleware
 that acts on some jobs only (those with an option set) says so in ``wants``: a job that no
-middleware of a chain wants skips that chain (and PUSHB keeps its bulk path for it). A job a
-fetch step discards is announced to every middleware's ``discarded``.
+middleware of a chain wants skips that chain (and PUSHB keeps its bulk path for it). One whose
+``wants`` is false for every job without ``custom`` sets ``custom_only``: a plain job then skips
+the chain without a call to any ``wants`` (issue 20). A job a fetch step discards is announced
+to every middleware's ``discarded``.
 
 Beside the steps, four plain observers, ``pushed``, ``fetched``, ``acked`` and ``failed``, see
 what happened once it has (synchronously, after every step), and cannot change or refuse it.
@@ -22,7 +24,7 @@ PUSHB's jobs through the chain one at a time): counting and timing belong there.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 
@@ -35,6 +37,10 @@ Step = Callable[[Job], Awaitable[None]]
 
 class JobMiddleware:
     """Pass-through middleware; override any of the four steps."""
+
+    #: True when :meth:`wants` is false for every job whose ``custom`` is empty: the core then
+    #: skips this middleware's chains for such a job without calling ``wants``.
+    custom_only: ClassVar[bool] = False
 
     async def push(self, job: Job, call_next: Step) -> None:
         """Around PUSH (also for scheduled jobs, at the time they are pushed)."""
@@ -96,9 +102,13 @@ class Chains:
     discarded: tuple[Callable[[Job, str], Awaitable[None]], ...] = ()
     #: Step → its middlewares' ``wants``: a job none of them wants skips that chain.
     wanted: dict[str, tuple[Callable[[Job], bool], ...]] = attrs.field(factory=dict)
+    #: The steps whose middlewares are all ``custom_only``: a job without ``custom`` skips them.
+    custom_only: frozenset[str] = frozenset()
 
     def wants(self, step: str, job: Job) -> bool:
         """Whether the ``step`` chain (not empty) has anything to do for ``job``."""
+        if not job.custom and step in self.custom_only:
+            return False
         for wants in self.wanted.get(step, ()):  # noqa: SIM110 (no generator on the hot path)
             if wants(job):
                 return True
@@ -142,8 +152,14 @@ def build_chains(middlewares: Sequence[JobMiddleware]) -> Chains:
         s: tuple(m.wants for m in middlewares if _overrides(m, s)) for s in _STEPS
     }
     told = tuple(m.discarded for m in middlewares if _overrides(m, "discarded"))
+    custom_only = frozenset(
+        s for s in _STEPS if all(m.custom_only for m in middlewares if _overrides(m, s))
+    )
     return Chains(
-        **{name: tuple(found) for name, found in chains.items()}, wanted=wanted, discarded=told
+        **{name: tuple(found) for name, found in chains.items()},
+        wanted=wanted,
+        discarded=told,
+        custom_only=custom_only,
     )
 
 

@@ -113,6 +113,8 @@ class BatchMiddleware(JobMiddleware):
 
     service: BatchService
 
+    custom_only = True  # wants() looks in job.custom only
+
     def wants(self, job: Job) -> bool:
         """Only batch members and callbacks: other jobs skip the batch steps entirely."""
         custom = job.custom

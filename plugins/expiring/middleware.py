@@ -35,6 +35,8 @@ class ExpiringMiddleware(JobMiddleware):
     clock: Clock
     counters: Counters = attrs.field(factory=Counters)
 
+    custom_only = True  # wants() looks in job.custom only
+
     def wants(self, job: Job) -> bool:
         custom = job.custom
         return custom is not None and (EXPIRES_AT in custom or EXPIRES_IN in custom)

@@ -152,6 +152,8 @@ class Tracker(JobMiddleware):
         await self._store().set_state(job.jid, state, self.clock.now(), RECORD_TTL)
 
     # -- middleware ---------------------------------------------------------------------------
+    custom_only = True  # wants() looks in job.custom only
+
     def wants(self, job: Job) -> bool:
         """Only tracked jobs: every step below acts on those alone, so a plain job skips the
         chains (and PUSHB keeps its bulk path for it)."""

@@ -58,6 +58,8 @@ class UniqueMiddleware(JobMiddleware):
             raise FaktoryError("the unique plugin has not started")
         return self.locks
 
+    custom_only = True  # wants() looks in job.custom only
+
     def wants(self, job: Job) -> bool:
         return job.custom is not None and UNIQUE_FOR in job.custom
 

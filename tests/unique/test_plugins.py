@@ -76,3 +76,32 @@ def test_a_chain_runs_only_for_jobs_one_of_its_middlewares_wants() -> None:
     assert not chains.wants("push", picky)  # _Picky has no push step
     assert chains.wants("push", locked)
     assert not chains.wants("fail", locked)  # nobody has a fail step
+
+
+class _Everything(JobMiddleware):
+    """Wants every job, custom or not (``custom_only`` stays False)."""
+
+    async def fetch(self, job: Job, call_next: Step) -> None:
+        await call_next(job)
+
+
+class _CustomOnly(_Everything):
+    """Says (wrongly, to show the flag is obeyed) that its ``wants`` needs ``custom``."""
+
+    custom_only = True
+
+    def wants(self, job: Job) -> bool:
+        return True
+
+
+def test_custom_only_middlewares_are_not_asked_about_plain_jobs() -> None:
+    plain = Job("j" * 8, "Plain", [])
+    custom = Job("k" * 8, "Plain", [], custom={"x": 1})
+    only = build_chains([_CustomOnly(), UniqueMiddleware(FakeClock())])
+    assert only.custom_only == {"push", "fetch", "ack", "fail"}
+    assert not only.wants("fetch", plain)  # not asked: every fetch middleware is custom_only
+    assert only.wants("fetch", custom)  # asked
+    mixed = build_chains([_Everything(), UniqueMiddleware(FakeClock())])
+    assert "fetch" not in mixed.custom_only
+    assert mixed.wants("fetch", plain)  # one middleware may want plain jobs: all are asked
+    assert "push" in mixed.custom_only  # unique is the only push step
