@@ -4,6 +4,11 @@ Rejected at PUSH with ``invalid JSON: ...``: NaN and Infinity (as literals or by
 lone surrogates, and nesting deeper than :data:`MAX_DEPTH` -- none of these could ever be
 delivered to a Go or Node worker. Numbers are kept as sent: integers of any size survive, and
 floats round-trip exactly.
+
+Decoding has a fast path in msgspec's C code (issue 20), taken only where it is known to give
+what the strict stdlib path gives: :func:`loads` tries msgspec first on bytes with no
+``\\uD8xx``-style escape and too few brackets to nest deeper than :data:`MAX_DEPTH`, and falls
+back to the strict path (its values, its error texts) on anything msgspec refuses.
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["MAX_DEPTH", "JSONError", "dumps", "iter_array", "loads"]
+import msgspec
+
+__all__ = ["MAX_DEPTH", "JSONError", "dumps", "fast_loads", "iter_array", "loads"]
 
 #: The deepest nesting accepted in a job (Go's decoder allows 10000; no real job comes close).
 MAX_DEPTH = 100
@@ -39,12 +46,53 @@ _decoder = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
+_fast_decoder = msgspec.json.Decoder()
+
+#: What :func:`fast_loads` returns when it leaves the decision to the strict path.
+DOUBT: Any = object()
+
+#: What msgspec raises on text it refuses (any of them sends the text to the strict path).
+FAST_REFUSALS = (msgspec.DecodeError, ValueError, RecursionError)
+
+
 def loads(raw: bytes | str, *, lone_surrogates: bool = False) -> Any:
     """Decode strictly; raises :class:`JSONError` with a readable detail.
 
     ``lone_surrogates=True`` lets strings keep lone surrogates (a HELLO's ``pwdhash`` may hold
     one, as Go replaces it rather than refusing); nesting is bounded either way.
     """
+    if not lone_surrogates:
+        value = fast_loads(raw)
+        if value is not DOUBT:
+            return value
+    return strict_loads(raw, lone_surrogates=lone_surrogates)
+
+
+def fast_loads(raw: bytes | str) -> Any:
+    """msgspec's decoding of ``raw`` where it equals :func:`strict_loads`'s, else :data:`DOUBT`.
+
+    Taken only for bytes that cannot hold a surrogate escape and have at most
+    :data:`MAX_DEPTH` brackets; msgspec then refuses all the strict path refuses (invalid
+    UTF-8, NaN and Infinity, numbers that overflow a float, integers of more than 4300 digits)
+    and decodes the rest to the same values (tests/core/test_fastpath.py checks both on
+    generated and mutated texts)."""
+    if type(raw) is not bytes or not safe_for_fast(raw):
+        return DOUBT
+    try:
+        return _fast_decoder.decode(raw)
+    except FAST_REFUSALS:
+        return DOUBT
+
+
+def safe_for_fast(raw: bytes) -> bool:
+    """No escape that could be a lone surrogate, too few brackets to be too deep."""
+    return (
+        b"\\ud" not in raw and b"\\uD" not in raw and raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH
+    )
+
+
+def strict_loads(raw: bytes | str, *, lone_surrogates: bool = False) -> Any:
+    """:func:`loads` on the stdlib decoder alone (the reference the fast path is held to)."""
     text = _text(raw)
     if not text.strip():
         raise JSONError("unexpected end of JSON input")
@@ -170,6 +218,11 @@ def _too_deep(value: Any, limit: int) -> bool:
 
 def dumps(value: Any) -> bytes:
     """Compact UTF-8 JSON; a lone surrogate anywhere raises :class:`JSONError`."""
+    return strict_dumps(value)
+
+
+def strict_dumps(value: Any) -> bytes:
+    """:func:`dumps` on the stdlib encoder alone (floats, and anything not :func:`plain`)."""
     try:
         return _encoder.encode(value).encode("utf-8")
     except UnicodeEncodeError:
