@@ -5,10 +5,12 @@ lone surrogates, and nesting deeper than :data:`MAX_DEPTH` -- none of these coul
 delivered to a Go or Node worker. Numbers are kept as sent: integers of any size survive, and
 floats round-trip exactly.
 
-Decoding has a fast path in msgspec's C code (issue 20), taken only where it is known to give
-what the strict stdlib path gives: :func:`loads` tries msgspec first on bytes with no
+Both directions have a fast path in msgspec's C code (issue 20), taken only where it is known to
+give what the strict stdlib path gives: :func:`loads` tries msgspec first on bytes with no
 ``\\uD8xx``-style escape and too few brackets to nest deeper than :data:`MAX_DEPTH`, and falls
-back to the strict path (its values, its error texts) on anything msgspec refuses.
+back to the strict path (its values, its error texts) on anything msgspec refuses; :func:`dumps`
+uses msgspec only for values made of dicts with string keys, lists, strings, integers, booleans
+and None (msgspec writes some floats differently, ``1e16`` for ``1e+16``).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["MAX_DEPTH", "JSONError", "dumps", "fast_loads", "iter_array", "loads"]
+__all__ = ["MAX_DEPTH", "JSONError", "dumps", "fast_loads", "iter_array", "loads", "plain"]
 
 #: The deepest nesting accepted in a job (Go's decoder allows 10000; no real job comes close).
 MAX_DEPTH = 100
@@ -47,6 +49,7 @@ _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan
 
 
 _fast_decoder = msgspec.json.Decoder()
+_fast_encode = msgspec.json.encode
 
 #: What :func:`fast_loads` returns when it leaves the decision to the strict path.
 DOUBT: Any = object()
@@ -218,7 +221,43 @@ def _too_deep(value: Any, limit: int) -> bool:
 
 def dumps(value: Any) -> bytes:
     """Compact UTF-8 JSON; a lone surrogate anywhere raises :class:`JSONError`."""
-    return strict_dumps(value)
+    try:
+        fast = plain(value)
+    except RecursionError:
+        fast = False  # deeper than the walk goes: the stdlib's encoder decides
+    return dumps_plain(value) if fast else strict_dumps(value)
+
+
+def dumps_plain(value: Any) -> bytes:
+    """:func:`dumps` of a value the caller knows is :func:`plain`."""
+    try:
+        return _fast_encode(value)
+    except UnicodeEncodeError:
+        raise JSONError("string contains a lone surrogate") from None
+    except (TypeError, RecursionError):
+        return strict_dumps(value)
+
+
+_SCALARS = frozenset((str, int, bool, type(None)))
+
+
+def plain(value: Any) -> bool:
+    """True when ``value`` holds only dicts with string keys, lists, strings, integers,
+    booleans and None (exact types): msgspec encodes those byte for byte as the stdlib does."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return True
+    items: Any
+    if kind is list:
+        items = value
+    elif kind is dict:
+        for key in value:
+            if type(key) is not str:
+                return False
+        items = value.values()
+    else:
+        return False
+    return all(type(item) in _SCALARS or plain(item) for item in items)
 
 
 def strict_dumps(value: Any) -> bytes:

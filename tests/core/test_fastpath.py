@@ -3,7 +3,7 @@
 ``jobjson.loads`` and ``model.decode_job`` try msgspec first and fall back to the strict path
 when in doubt; ``jobjson.dumps`` and ``Job.encode`` use msgspec for values without floats. Each
 must give exactly what the strict path gives: the same values (types included), the same
-errors. Hypothesis generates JSON texts, mutates them byte by byte towards the
+errors, the same bytes. Hypothesis generates JSON texts, mutates them byte by byte towards the
 known differences (big numbers, NaN, surrogate escapes, depth, invalid UTF-8, duplicate keys)
 and compares both paths on each.
 """
@@ -15,12 +15,13 @@ import math
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from faktory_core import jobjson, model
 from faktory_core.errors import InvalidJob
 from faktory_core.jobjson import DOUBT, MAX_DEPTH, JSONError
+from faktory_core.model import Failure, Job
 
 SETTINGS = settings(max_examples=600, deadline=None, derandomize=True)
 
@@ -222,6 +223,56 @@ def test_doubtful_texts_go_to_the_strict_path() -> None:
     assert jobjson.fast_loads(b"[1e999]") is DOUBT  # msgspec refuses: the strict error
 
 
+# -- dumps ---------------------------------------------------------------------------------------
+
+
+def dumped(dumps: Any, value: Any) -> tuple[str, Any]:
+    try:
+        return "bytes", dumps(value)
+    except JSONError as exc:
+        return "error", str(exc)
+
+
+@SETTINGS
+@given(json_values)
+def test_dumps_writes_the_stdlib_bytes(value: Any) -> None:
+    assert dumped(jobjson.dumps, value) == dumped(jobjson.strict_dumps, value)
+
+
+@SETTINGS
+@given(json_values.filter(jobjson.plain))
+def test_plain_values_encode_the_same(value: Any) -> None:
+    assert dumped(jobjson.dumps_plain, value) == dumped(jobjson.strict_dumps, value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        1e16,
+        [1e-07, 1.5, -0.0],
+        {"a": 1e300},
+        "\ud800",
+        ["\udfff"],
+        {1: "int key"},
+        (1, 2),
+        {"k": (1,)},
+        float("nan"),
+        [float("inf")],
+        True,
+        2**200,
+        -(2**70),
+        '\x00\x1f\x7f\u2028\u2029"\\/\b\f\n\r\t\U0001f600',
+    ],
+)
+def test_dumps_edge_values(value: Any) -> None:
+    assert dumped(jobjson.dumps, value) == dumped(jobjson.strict_dumps, value)
+
+
+def test_floats_are_never_encoded_by_msgspec() -> None:
+    assert not jobjson.plain([1, 2.0])
+    assert jobjson.dumps({"a": 1e16}) == b'{"a":1e+16}'  # msgspec would write 1e16
+
+
 # -- jobs ----------------------------------------------------------------------------------------
 
 _KEYS = [
@@ -323,3 +374,29 @@ def test_decode_job_agrees_on_bad_numbers_and_surrogates(raw: bytes) -> None:
 )
 def test_decode_job_edge_cases_agree(raw: bytes) -> None:
     job_agree(raw)
+
+
+@pytest.mark.parametrize(
+    "job",
+    [
+        Job("0123456789", "T", [1, "x", None, True, {"k": [2**70]}]),
+        Job("0123456789", "T", [1.5, 1e16], custom={"a": 1e-07}),
+        Job("0123456789", "T", [], failure=Failure(1, 2, "f", "n", "m", "e", ("a", "b"))),
+        Job("0123456789", "T", ["\x00\u2028é\U0001f600"], custom={"nested": {"x": []}}),
+    ],
+)
+def test_job_encode_is_the_stdlib_bytes(job: Job) -> None:
+    assert job.encode() == jobjson.strict_dumps(job.to_dict())
+
+
+def test_job_encode_refuses_lone_surrogates() -> None:
+    with pytest.raises(JSONError, match="lone surrogate"):
+        Job("0123456789", "T", ["\ud800"]).encode()
+
+
+@SETTINGS
+@given(json_values, st.one_of(st.none(), st.dictionaries(st.text(max_size=4), json_values)))
+def test_job_encode_agrees(args: Any, custom: Any) -> None:
+    assume(isinstance(args, list))
+    job = Job("0123456789", "T", args, custom=custom or None)
+    assert dumped(lambda _: job.encode(), None) == dumped(jobjson.strict_dumps, job.to_dict())
