@@ -111,12 +111,47 @@ def iter_array(raw: bytes | str) -> Iterator[Any]:
     A client's 15 MiB PUSHB is one array: decoding item by item lets the caller yield to the
     event loop between items instead of holding it for the whole payload. Raises
     :class:`JSONError` at the first bad item, or when the text is not an array at all.
+    An array of at most :data:`FAST_ARRAY_BYTES` is decoded at once by msgspec when every
+    item passes :func:`fast_loads`'s conditions (one level down), else item by item here.
     """
+    items = _fast_items(raw)
+    if items is not None:
+        yield from items
+        return
+    yield from _strict_items(raw)
+
+
+#: The largest array :func:`iter_array` decodes in one go (about a millisecond in msgspec).
+FAST_ARRAY_BYTES = 1 << 20
+
+_spans_decoder = msgspec.json.Decoder(list[msgspec.Raw])
+
+
+def _fast_items(raw: bytes | str) -> list[Any] | None:
+    """The items, or None when the strict item-by-item path must decide."""
+    if type(raw) is not bytes or len(raw) > FAST_ARRAY_BYTES:
+        return None
+    if b"\\ud" in raw or b"\\uD" in raw:
+        return None
+    try:
+        spans = _spans_decoder.decode(raw)
+        items = []
+        for span in spans:
+            item = bytes(span)
+            if item.count(b"[") + item.count(b"{") > MAX_DEPTH - 1:
+                return None
+            items.append(_fast_decoder.decode(item))
+    except FAST_REFUSALS:
+        return None
+    return items
+
+
+def _strict_items(raw: bytes | str) -> Iterator[Any]:
     text = _text(raw)
     surrogates = _escapes_surrogates(text)
     index = _skip(text, 0)
     if not text.startswith("[", index):
-        value = loads(text)  # a proper error, or a value that is not an array
+        value = strict_loads(text)  # a proper error, or a value that is not an array
         yield value
         return
     index = _skip(text, index + 1)

@@ -331,8 +331,27 @@ def job_from_dict(data: Any) -> Job:
     """Type-check a decoded job as Go's decoder would, then validate as Faktory's Push does.
 
     Type errors are ``invalid JSON: ...``; the checks then run in Faktory's order (§3.2).
-    Unknown keys are dropped; ``null`` means "absent" everywhere.
+    Unknown keys are dropped; ``null`` means "absent" everywhere. The type checks run in
+    msgspec (``convert`` to :class:`_Fields`) when it accepts the dict; anything it refuses
+    (a wrong type, an unknown key) takes the checks below, which name the first bad field.
+    ``convert`` would turn a tuple into a list: ``args`` and ``custom`` must be a list and a
+    dict already (as JSON gives them) for it to be asked.
     """
+    if (
+        type(data) is dict
+        and type(data.get("args")) in _LIST_OR_NONE
+        and type(data.get("custom")) in _DICT_OR_NONE
+    ):
+        try:
+            fields = _convert(data, _Fields)
+        except msgspec.ValidationError:
+            pass
+        else:
+            return _job_of(fields)
+    return _checked_job(data)
+
+
+def _checked_job(data: Any) -> Job:
     if not isinstance(data, dict):
         raise _type_error("job", data, "an object")
     fields: dict[str, Any] = {}
@@ -388,6 +407,9 @@ class _Fields(msgspec.Struct, forbid_unknown_fields=True):
 
 
 _fields_decoder = msgspec.json.Decoder(_Fields)
+_convert = msgspec.convert
+_LIST_OR_NONE = (list, type(None))
+_DICT_OR_NONE = (dict, type(None))
 
 
 def fast_job(raw: bytes) -> Job | None:
@@ -401,6 +423,11 @@ def fast_job(raw: bytes) -> Job | None:
         f = _fields_decoder.decode(raw)
     except jobjson.FAST_REFUSALS:
         return None
+    return _job_of(f)
+
+
+def _job_of(f: _Fields) -> Job:
+    """The checks of :func:`_checked_job` that follow its type checks, on typed fields."""
     failure = None if f.failure is None else _failure_from(f.failure)
     jid = f.jid or ""
     if len(jid) < MIN_JID_LENGTH and len(jid.encode("utf-8", "surrogatepass")) < MIN_JID_LENGTH:

@@ -400,3 +400,96 @@ def test_job_encode_agrees(args: Any, custom: Any) -> None:
     assume(isinstance(args, list))
     job = Job("0123456789", "T", args, custom=custom or None)
     assert dumped(lambda _: job.encode(), None) == dumped(jobjson.strict_dumps, job.to_dict())
+
+
+# -- job_from_dict (PUSHB's items, stored jobs) and iter_array (PUSHB's payload) ------------------
+
+
+class _Name(str):
+    """A str subclass, as plugin code might pass (not from JSON)."""
+
+
+_python_values = st.one_of(
+    _field_values,
+    st.sampled_from([(1, 2), _Name("0123456789"), 1.5, float("nan"), b"bytes", {1: 2}]),
+)
+
+
+@st.composite
+def job_dicts(draw: st.DrawFn) -> Any:
+    if draw(st.integers(min_value=0, max_value=9)) == 0:
+        return draw(_python_values)  # not a dict at all
+    data: dict[Any, Any] = {}
+    if draw(st.booleans()):
+        data = {"jid": "0123456789abcdef", "jobtype": "Thing", "args": [1, "x"]}
+    for key in draw(st.lists(st.sampled_from([*_KEYS, 7]), max_size=6)):
+        data[key] = draw(_python_values)
+    return data
+
+
+@SETTINGS
+@given(job_dicts())
+def test_job_from_dict_agrees_with_the_checked_path(data: Any) -> None:
+    assert outcome(model.job_from_dict, data) == outcome(model._checked_job, data)
+
+
+def strict_items(raw: bytes) -> tuple[str, Any]:
+    try:
+        return "value", list(jobjson._strict_items(raw))
+    except JSONError as exc:
+        return "JSONError", str(exc)
+
+
+def items_agree(raw: bytes) -> None:
+    strict = strict_items(raw)
+    fast = jobjson._fast_items(raw)
+    if fast is not None:
+        assert strict[0] == "value", (raw, strict)
+        assert same(fast, strict[1])
+    full = outcome(lambda text: list(jobjson.iter_array(text)), raw)
+    assert full[0] == strict[0]
+    assert same(full[1], strict[1]) if full[0] == "value" else full[1] == strict[1]
+
+
+@SETTINGS
+@given(st.lists(json_texts(), max_size=6), st.sampled_from([b",", b" , ", b",\n"]))
+def test_iter_array_agrees_on_generated_arrays(items: list[bytes], comma: bytes) -> None:
+    items_agree(b"[" + comma.join(items) + b"]")
+
+
+@SETTINGS
+@given(st.lists(mutated_texts(), min_size=1, max_size=4))
+def test_iter_array_agrees_on_mutated_items(items: list[bytes]) -> None:
+    items_agree(b"[" + b",".join(items) + b"]")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"[]",
+        b" [ ] ",
+        b"{}",
+        b"1",
+        b"",
+        b"[1,]",
+        b"[1 2]",
+        b"[1] x",
+        b"[" + b"[" * 99 + b"]" * 99 + b"]",  # an item 99 deep: accepted
+        b"[" + b"[" * 100 + b"]" * 100 + b"]",  # 100 deep: too deep
+        b"[1," + b"[" * 100 + b"]" * 100 + b"]",
+        b'["\\ud800"]',
+        b"[1e999]",
+        b"[NaN]",
+        b'["\xff"]',
+        b"[" + b",".join([b"1"] * 10) + b"]",
+    ],
+)
+def test_iter_array_edge_cases_agree(raw: bytes) -> None:
+    items_agree(raw)
+
+
+def test_a_big_array_is_decoded_item_by_item() -> None:
+    raw = b"[" + b",".join([b'"' + b"x" * 1000 + b'"'] * 2000) + b"]"
+    assert len(raw) > jobjson.FAST_ARRAY_BYTES
+    assert jobjson._fast_items(raw) is None
+    assert list(jobjson.iter_array(raw)) == ["x" * 1000] * 2000
