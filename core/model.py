@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import attrs
+import msgspec
 
 from faktory_core import jobjson
 from faktory_core.errors import MAX_QUEUE_NAME, InvalidJob, messages
@@ -35,7 +36,9 @@ __all__ = [
     "WorkerState",
     "decode_job",
     "decode_jobs",
+    "fast_job",
     "job_from_dict",
+    "strict_job",
     "valid_queue_name",
 ]
 
@@ -128,7 +131,13 @@ class Job:
         return data
 
     def encode(self) -> bytes:
-        return jobjson.dumps(self.to_dict())
+        """The job's JSON. The fields other than ``args`` and ``custom`` are typed (strings,
+        integers, a Failure of strings and integers), so only those two are walked to see
+        whether msgspec may encode it (jobjson.dumps_plain): byte for byte the stdlib's."""
+        data = self.to_dict()
+        if self.failure is None and jobjson.plain(self.args) and jobjson.plain(self.custom):
+            return jobjson.dumps_plain(data)
+        return jobjson.dumps(data)
 
     def stamped(self, created_at: str, enqueued_at: str) -> Job:
         """A copy with both timestamps set: the per-PUSH copy, built directly because
@@ -322,8 +331,27 @@ def job_from_dict(data: Any) -> Job:
     """Type-check a decoded job as Go's decoder would, then validate as Faktory's Push does.
 
     Type errors are ``invalid JSON: ...``; the checks then run in Faktory's order (§3.2).
-    Unknown keys are dropped; ``null`` means "absent" everywhere.
+    Unknown keys are dropped; ``null`` means "absent" everywhere. The type checks run in
+    msgspec (``convert`` to :class:`_Fields`) when it accepts the dict; anything it refuses
+    (a wrong type, an unknown key) takes the checks below, which name the first bad field.
+    ``convert`` would turn a tuple into a list: ``args`` and ``custom`` must be a list and a
+    dict already (as JSON gives them) for it to be asked.
     """
+    if (
+        type(data) is dict
+        and type(data.get("args")) in _LIST_OR_NONE
+        and type(data.get("custom")) in _DICT_OR_NONE
+    ):
+        try:
+            fields = _convert(data, _Fields)
+        except msgspec.ValidationError:
+            pass
+        else:
+            return _job_of(fields)
+    return _checked_job(data)
+
+
+def _checked_job(data: Any) -> Job:
     if not isinstance(data, dict):
         raise _type_error("job", data, "an object")
     fields: dict[str, Any] = {}
@@ -360,6 +388,72 @@ def job_from_dict(data: Any) -> Job:
     return Job(args=args, custom=custom or None, failure=failure, **fields)
 
 
+class _Fields(msgspec.Struct, forbid_unknown_fields=True):
+    """A job's keys typed as :func:`job_from_dict` checks them (``null`` is absent), for
+    msgspec to decode and type-check in one pass. ``failure`` is checked after, in Python."""
+
+    jid: str | None = None
+    jobtype: str | None = None
+    args: list[Any] | None = None
+    queue: str | None = None
+    retry: int | None = None
+    created_at: str | None = None
+    enqueued_at: str | None = None
+    at: str | None = None
+    reserve_for: int | None = None
+    backtrace: int | None = None
+    custom: dict[str, Any] | None = None
+    failure: Any = None
+
+
+_fields_decoder = msgspec.json.Decoder(_Fields)
+_convert = msgspec.convert
+_LIST_OR_NONE = (list, type(None))
+_DICT_OR_NONE = (dict, type(None))
+
+
+def fast_job(raw: bytes) -> Job | None:
+    """:func:`decode_job` in msgspec's C code when that is sure to give the same Job, else
+    None (the strict path decides, with its errors). Sure means: the text passes
+    ``jobjson.safe_for_fast`` and msgspec decodes it as a job with no unknown key and every
+    known key of the right type; the checks that follow are :func:`job_from_dict`'s own."""
+    if type(raw) is not bytes or not jobjson.safe_for_fast(raw):
+        return None
+    try:
+        f = _fields_decoder.decode(raw)
+    except jobjson.FAST_REFUSALS:
+        return None
+    return _job_of(f)
+
+
+def _job_of(f: _Fields) -> Job:
+    """The checks of :func:`_checked_job` that follow its type checks, on typed fields."""
+    failure = None if f.failure is None else _failure_from(f.failure)
+    jid = f.jid or ""
+    if len(jid) < MIN_JID_LENGTH and len(jid.encode("utf-8", "surrogatepass")) < MIN_JID_LENGTH:
+        raise InvalidJob(messages.NO_JID)
+    if not f.jobtype:
+        raise InvalidJob(messages.NO_JOBTYPE)
+    if f.args is None:
+        raise InvalidJob(messages.NO_ARGS)
+    if f.reserve_for is not None and f.reserve_for > MAX_RESERVE_FOR:
+        raise InvalidJob(messages.RESERVE_TOO_LONG)
+    return Job(
+        jid,
+        f.jobtype,
+        f.args,
+        f.queue or DEFAULT_QUEUE,
+        DEFAULT_RETRY if f.retry is None else f.retry,
+        f.created_at or "",
+        f.enqueued_at or "",
+        f.at or "",
+        f.reserve_for or 0,
+        f.backtrace or 0,
+        f.custom or None,
+        failure,
+    )
+
+
 def check_at(job: Job) -> float | None:
     """The job's ``at`` as Unix seconds, None when absent; raises Faktory's error when bad."""
     if not job.at:
@@ -379,7 +473,17 @@ def _loads(raw: bytes) -> Any:
 
 def decode_job(raw: bytes) -> Job:
     """A PUSH payload to a valid Job, or :class:`InvalidJob` with Faktory's message."""
-    return job_from_dict(_loads(raw))
+    job = fast_job(raw)
+    return job if job is not None else strict_job(raw)
+
+
+def strict_job(raw: bytes) -> Job:
+    """:func:`decode_job` on the strict path alone (the reference :func:`fast_job` is held to)."""
+    try:
+        data = jobjson.strict_loads(raw)
+    except jobjson.JSONError as exc:
+        raise InvalidJob(messages.invalid_json(str(exc))) from None
+    return job_from_dict(data)
 
 
 def decode_jobs(raw: bytes) -> list[Any]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from faktory_core.batchstate import BatchState
 from faktory_core.model import job_from_dict
-from faktory_core.plugins.memory_store.store import MemoryStore, _encode
+from faktory_core.plugins.memory_store.store import MemoryStore, _encode, job_fields
 from faktory_core.timefmt import format_ts
 
 __all__ = ["BatchState", "MemoryBatches", "build"]
@@ -41,10 +41,10 @@ class MemoryBatches:
             stamp = format_ts(args[-1])
             job = job_from_dict(data).stamped(data.get("created_at") or stamp, stamp)
             self.store._enqueue(job)
-            pushed.append(job.to_dict())
+            pushed.append(job_fields(job))
 
         getattr(self.state, "op_" + op)(*args, emit=emit)
-        records = [("X", EXTENSION, op, list(args)), *(("p", job) for job in pushed)]
+        records = [("X", EXTENSION, op, list(args)), *(("j", job) for job in pushed)]
         await _write(self.store, [_encode(record) for record in records])
 
     async def create(self, spec: Any, now: float) -> bool:

@@ -61,7 +61,9 @@ __all__ = [
 log = logging.getLogger("faktory_core.memory_store")
 
 MAGIC = b"FKCJRNL\n"
-VERSION = 1
+#: 2: a pushed job is recorded as its fields (``j``, ``J``) instead of its dict (``p``, ``P``,
+#: still replayed). An older faktory-core refuses a version 2 journal by this number.
+VERSION = 2
 _HEADER = struct.Struct(">8sII")
 _RECORD = struct.Struct(">II")
 HEADER_SIZE = _HEADER.size
@@ -143,6 +145,7 @@ class Scanned:
     #: last write was under way) or damage before the end; None when the file ends cleanly.
     problem: str | None = None
     torn: bool = False
+    version: int = VERSION  # the header's
 
 
 def scan(path: Path, generation: int) -> Scanned:
@@ -151,21 +154,28 @@ def scan(path: Path, generation: int) -> Scanned:
         data = path.read_bytes()
     except OSError as exc:
         raise JournalError(f"cannot read the journal {path}: {exc.strerror or exc}") from None
-    _check_header(data, path, generation)
+    version = _check_header(data, path, generation)
     records: list[tuple[int, bytes]] = []
     offset = HEADER_SIZE
     while offset < len(data):
         problem = _bad_record(data, offset)
         if problem is not None:
-            return Scanned(records, offset, problem, _is_torn(data, offset))
+            return Scanned(records, offset, problem, _is_torn(data, offset), version)
         length = _RECORD.unpack_from(data, offset)[0]
         start = offset + _RECORD.size
         records.append((offset, data[start : start + length]))
         offset = start + length
-    return Scanned(records, offset)
+    return Scanned(records, offset, version=version)
 
 
-def _check_header(data: bytes, path: Path, generation: int) -> None:
+def cut(path: Path, end: int) -> None:
+    """Cut a journal after its first ``end`` bytes (a torn tail) and fsync it (blocking)."""
+    with open(path, "r+b") as file:
+        file.truncate(end)
+        os.fsync(file.fileno())
+
+
+def _check_header(data: bytes, path: Path, generation: int) -> int:
     if len(data) < HEADER_SIZE or data[:8] != MAGIC:
         raise JournalError(f"{path} is not a faktory-core journal (bad header)")
     _, version, written_for = _HEADER.unpack_from(data)
@@ -176,6 +186,7 @@ def _check_header(data: bytes, path: Path, generation: int) -> None:
         )
     if written_for != generation:
         raise JournalError(f"{path}: its header says generation {written_for}, not {generation}")
+    return int(version)
 
 
 def _bad_record(data: bytes, offset: int) -> str | None:

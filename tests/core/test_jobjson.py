@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
 from faktory_core import jobjson
 from faktory_core.jobjson import MAX_DEPTH, JSONError
+
+
+@pytest.fixture(params=["loads", "strict_loads"])
+def decode(request: pytest.FixtureRequest) -> Any:
+    """Each decoding test runs on :func:`jobjson.loads` (msgspec first, the strict path when in
+    doubt) and on the strict path alone: both must give the same values and errors."""
+    return getattr(jobjson, request.param)
 
 
 def nested(depth: int, *, kind: str = "list") -> bytes:
@@ -37,13 +45,13 @@ def nested(depth: int, *, kind: str = "list") -> bytes:
         (b'{"a":1,"a":2}', {"a": 2}),  # duplicate keys: last wins, as Go
     ],
 )
-def test_loads(raw: bytes, value: object) -> None:
-    assert jobjson.loads(raw) == value
+def test_loads(decode: Any, raw: bytes, value: object) -> None:
+    assert decode(raw) == value
 
 
-def test_loads_takes_str_and_bytearray() -> None:
-    assert jobjson.loads('{"a":1}') == {"a": 1}
-    assert jobjson.loads(bytearray(b'{"a":1}')) == {"a": 1}
+def test_loads_takes_str_and_bytearray(decode: Any) -> None:
+    assert decode('{"a":1}') == {"a": 1}
+    assert decode(bytearray(b'{"a":1}')) == {"a": 1}
 
 
 @pytest.mark.parametrize(
@@ -69,9 +77,9 @@ def test_loads_takes_str_and_bytearray() -> None:
         (b"\xef\xbb\xbf{}", "Expecting value"),  # a BOM is not JSON whitespace
     ],
 )
-def test_rejected(raw: bytes | str, detail: str) -> None:
+def test_rejected(decode: Any, raw: bytes | str, detail: str) -> None:
     with pytest.raises(JSONError) as info:
-        jobjson.loads(raw)
+        decode(raw)
     assert detail in str(info.value)
 
 
@@ -99,9 +107,9 @@ def test_rejected(raw: bytes | str, detail: str) -> None:
         b"1" * 5000,  # more digits than Python converts
     ],
 )
-def test_invalid_json(raw: bytes) -> None:
+def test_invalid_json(decode: Any, raw: bytes) -> None:
     with pytest.raises(JSONError):
-        jobjson.loads(raw)
+        decode(raw)
 
 
 def test_json_error_is_a_value_error() -> None:
@@ -116,8 +124,8 @@ def test_max_depth() -> None:
 
 
 @pytest.mark.parametrize("kind", ["list", "dict"])
-def test_nesting_of_100_levels_is_accepted(kind: str) -> None:
-    value = jobjson.loads(nested(100, kind=kind))
+def test_nesting_of_100_levels_is_accepted(decode: Any, kind: str) -> None:
+    value = decode(nested(100, kind=kind))
     depth = 0
     while value:
         value = value[0] if isinstance(value, list) else value["a"]
@@ -126,38 +134,38 @@ def test_nesting_of_100_levels_is_accepted(kind: str) -> None:
 
 
 @pytest.mark.parametrize("kind", ["list", "dict"])
-def test_nesting_of_101_levels_is_rejected(kind: str) -> None:
+def test_nesting_of_101_levels_is_rejected(decode: Any, kind: str) -> None:
     with pytest.raises(JSONError, match="nesting deeper than 100 levels"):
-        jobjson.loads(nested(101, kind=kind))
+        decode(nested(101, kind=kind))
 
 
 @pytest.mark.parametrize("depth", [1000, 100_000])
-def test_very_deep_nesting_is_a_clean_error(depth: int) -> None:
+def test_very_deep_nesting_is_a_clean_error(decode: Any, depth: int) -> None:
     with pytest.raises(JSONError, match="nesting deeper than 100 levels"):
-        jobjson.loads(nested(depth))
+        decode(nested(depth))
     with pytest.raises(JSONError):
-        jobjson.loads(b"[" * depth)  # unterminated
+        decode(b"[" * depth)  # unterminated
 
 
-def test_nesting_counts_the_deepest_branch_only() -> None:
+def test_nesting_counts_the_deepest_branch_only(decode: Any) -> None:
     wide = b"[" + b",".join([nested(99)] * 50) + b"]"  # 5000 brackets, depth 100
-    assert len(jobjson.loads(wide)) == 50
+    assert len(decode(wide)) == 50
     deep_branch = b"[" + b",".join([nested(99)] * 3 + [nested(100)]) + b"]"
     with pytest.raises(JSONError):
-        jobjson.loads(deep_branch)
+        decode(deep_branch)
 
 
-def test_brackets_inside_strings_do_not_nest() -> None:
+def test_brackets_inside_strings_do_not_nest(decode: Any) -> None:
     text = "[" * 500 + "{" * 500
-    assert jobjson.loads(json.dumps([text]).encode()) == [text]
+    assert decode(json.dumps([text]).encode()) == [text]
 
 
 # -- numbers ------------------------------------------------------------------------------------
 
 
-def test_big_integers_round_trip_exactly() -> None:
+def test_big_integers_round_trip_exactly(decode: Any) -> None:
     raw = b'{"args":[12345678901234567890,-98765432109876543210,9007199254740993]}'
-    value = jobjson.loads(raw)
+    value = decode(raw)
     assert value["args"][0] == 12345678901234567890
     assert value["args"][2] == 2**53 + 1
     assert jobjson.dumps(value) == raw
@@ -166,14 +174,14 @@ def test_big_integers_round_trip_exactly() -> None:
 @pytest.mark.parametrize(
     "number", [b"0.1", b"1.5", b"-2.25", b"1e+21", b"1e-07", b"123.456", b"0.000001"]
 )
-def test_floats_keep_their_value(number: bytes) -> None:
-    value = jobjson.loads(b"[" + number + b"]")
+def test_floats_keep_their_value(decode: Any, number: bytes) -> None:
+    value = decode(b"[" + number + b"]")
     assert value == [float(number)]
-    assert jobjson.loads(jobjson.dumps(value)) == value
+    assert decode(jobjson.dumps(value)) == value
 
 
-def test_integers_stay_integers() -> None:
-    value = jobjson.loads(b"[1, 1.0]")
+def test_integers_stay_integers(decode: Any) -> None:
+    value = decode(b"[1, 1.0]")
     assert type(value[0]) is int
     assert type(value[1]) is float
 
@@ -202,23 +210,23 @@ def test_dumps_rejects_lone_surrogates(value: object) -> None:
         jobjson.dumps(value)
 
 
-def test_round_trip() -> None:
+def test_round_trip(decode: Any) -> None:
     value = {
         "jid": "abcdefgh",
         "args": [1, -2, 3.25, "x", None, True, [], {}, {"k": ["v"]}],
         "custom": {"nested": {"deep": [12345678901234567890]}},
     }
-    assert jobjson.loads(jobjson.dumps(value)) == value
+    assert decode(jobjson.dumps(value)) == value
 
 
-def test_brackets_in_strings_are_not_levels() -> None:
+def test_brackets_in_strings_are_not_levels(decode: Any) -> None:
     """Depth is walked only when the text has enough brackets to be deep (issue 20's shortcut):
     brackets inside strings make the walk run, and it still counts levels, not brackets."""
     text = b'{"args":["' + b"[{" * 200 + b'"],"x":' + nested(98) + b"}"
-    value = jobjson.loads(text)
+    value = decode(text)
     assert value["args"] == ["[{" * 200]
     with pytest.raises(JSONError, match="nesting deeper than 100 levels"):
-        jobjson.loads(b'{"args":["[[[["],"x":' + nested(100) + b"}")
+        decode(b'{"args":["[[[["],"x":' + nested(100) + b"}")
     items = list(jobjson.iter_array(b"[" + b",".join([b'"[[["', nested(99)]) + b"]"))
     assert items[0] == "[[["
     with pytest.raises(JSONError, match="nesting deeper than 100 levels"):

@@ -519,3 +519,82 @@ async def test_a_record_naming_a_class_is_damage_never_code(clock: FakeClock, pa
         out.write(journal.frame(store_module._encode(("fl",))))
     with pytest.raises(JournalError, match=r"may not name faktory_core\.model\.WorkerState"):
         await _opened(clock, path)
+
+
+def test_a_new_journal_has_this_version(tmp_path: Path) -> None:
+    file = tmp_path / FIRST
+    journal.create(file, 1)
+    assert struct.unpack(">8sII", file.read_bytes()[: journal.HEADER_SIZE])[1] == journal.VERSION
+    assert journal.VERSION == 2
+    assert journal.scan(file, 1).version == 2
+
+
+async def test_a_version_1_journal_is_replayed_and_continued_in_a_new_one(
+    clock: FakeClock, path: Path
+) -> None:
+    """Journal version 1 recorded each pushed job as its dict (``p``, ``P``). After an
+    upgrade those records replay; new ones go to the next generation, of this version, so an
+    older faktory-core refuses the new records by the header instead of calling them damage."""
+    one = make_job(queue="a", args=[1, {"big": 2**70, "f": 0.1}])
+    many = [make_job(queue="b"), make_job(queue="b", failure=failed(one).failure)]
+    path.parent.mkdir(parents=True)
+    old = path.parent / FIRST
+    records = [("p", one.to_dict()), ("P", [job.to_dict() for job in many])]
+    with old.open("wb") as out:
+        out.write(struct.pack(">8sII", journal.MAGIC, 1, 1))
+        for record in records:
+            out.write(journal.frame(store_module._encode(record)))
+        whole = out.tell()
+        out.write(journal.frame(store_module._encode(("a", "x", 1.0)))[:7])  # a torn tail
+    store = await _opened(clock, path)
+    assert await store.queue_page("a", 0, 10) == [one]
+    assert await store.queue_page("b", 0, 10) == many[::-1]
+    assert old.stat().st_size == whole  # cut after its last whole record
+    assert journal.scan(old, 1).version == 1
+    second = path.parent / "memory_store-00000002.journal"
+    assert journal.scan(second, 2).version == journal.VERSION
+    await store.push(later := make_job(queue="a"))
+    _crash(store)
+    assert _ops(second, 2) == {"j"}
+
+    again = await _opened(clock, path)
+    assert await again.queue_page("a", 0, 10) == [later, one]
+    await again.close()  # the snapshot takes over: both journals go
+    assert sorted(p.name for p in path.parent.glob("*.journal")) == [
+        "memory_store-00000003.journal"
+    ]
+    last = await _opened(clock, path)
+    assert await last.queue_size("a") == 2
+    assert await last.queue_page("b", 0, 10) == many[::-1]
+    await last.close()
+
+
+async def test_job_records_replay_every_field(clock: FakeClock, path: Path) -> None:
+    job = make_job(
+        queue="q",
+        args=[1, "x", None, True, 1.5, 2**70, {"k": [1e16]}],
+        retry=3,
+        at="",
+        reserve_for=120,
+        backtrace=5,
+        custom={"track": 1, "nested": {"a": [1, 2]}},
+    )
+    jobs = [job, failed(make_job(queue="q"))]
+    store = await _opened(clock, path)
+    await store.push(jobs[0])
+    await store.push_many([jobs[1]])
+    _crash(store)
+    assert _ops(path.parent / FIRST) == {"j", "J"}
+    again = await _opened(clock, path)
+    assert await again.queue_page("q", 0, 10) == jobs[::-1]
+    await again.close()
+
+
+async def test_a_job_record_that_is_not_a_job_is_damage(clock: FakeClock, path: Path) -> None:
+    store = await _opened(clock, path)
+    await store.push(make_job())
+    _crash(store)
+    with (path.parent / FIRST).open("ab") as out:
+        out.write(journal.frame(store_module._encode(("j", ("too", "short")))))
+    with pytest.raises(JournalError, match=r"record cannot be replayed: ValueError\(\"not a job"):
+        await _opened(clock, path)
