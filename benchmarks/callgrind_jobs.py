@@ -42,7 +42,7 @@ CONNS = 4
 START_TIMEOUT = 300.0
 
 
-def start(python: str, port: int, tmp: Path) -> subprocess.Popen[bytes]:
+def start(python: str, port: int, tmp: Path, plugins: list[str]) -> subprocess.Popen[bytes]:
     exe = Path(python).with_name("faktory-core")
     command = [
         "valgrind",
@@ -55,6 +55,7 @@ def start(python: str, port: int, tmp: Path) -> subprocess.Popen[bytes]:
         ":0",
         "-d",
         str(tmp),
+        *(f"--plugin={name}" for name in plugins),
     ]
     log = (tmp / "server.log").open("wb")
     env = {**os.environ, "HOME": str(tmp)}
@@ -120,10 +121,10 @@ def total_ir(path: Path) -> int:
     raise RuntimeError(f"no totals in {path}")
 
 
-def measure(python: str, jobs: int) -> dict[str, float]:
+def measure(python: str, jobs: int, plugins: list[str]) -> dict[str, float]:
     tmp = Path(tempfile.mkdtemp(prefix="faktory-callgrind-"))
     port = free_port()
-    process = start(python, port, tmp)
+    process = start(python, port, tmp, plugins)
     try:
         wait_ready(port, process)
         conns = [Conn(port, timeout=600) for _ in range(CONNS)]
@@ -165,9 +166,16 @@ def main() -> None:
     p.add_argument("-n", "--jobs", type=int, default=2000, help="jobs per step (2000)")
     p.add_argument("--python", default=sys.executable, help="the venv's python whose server")
     p.add_argument("-r", "--rounds", type=int, default=1)
+    p.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        help="a plugin to add (repeatable), e.g. redis_store: its own Redis child runs natively,"
+        " only the server's instructions are counted",
+    )
     args = p.parse_args()
     for _ in range(args.rounds):
-        result = measure(args.python, args.jobs)
+        result = measure(args.python, args.jobs, args.plugin)
         line = "  ".join(f"{name} {ir:,.0f} Ir/job" for name, ir in result.items())
         print(f"{args.python}: {line}", flush=True)
 
