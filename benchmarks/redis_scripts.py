@@ -56,7 +56,7 @@ def measure(client: redis.Redis, count: int) -> None:
     _run(client, "PUSH", lua.PUSH, pushes)
     keys = ("paused", "working", "fc:reservations", "fc:corrupt", "q:ops", "worker:")
     expiry = now + 1800
-    args = (repr(now), stamp, '""', repr(expiry), format_ts(expiry), "ops")
+    args = (repr(now), stamp, '""', repr(expiry), format_ts(expiry), "1", "ops")
     _run(client, "FETCH", lua.FETCH, [(keys, args)] * count)
     acks: list[Call] = [
         (("fc:reservations", "working", "processed", "processed:day"), (job.jid, 86400))

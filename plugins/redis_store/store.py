@@ -83,7 +83,7 @@ __all__ = ["RedisStore"]
 log = logging.getLogger("faktory_core.plugins.redis_store")
 
 _DAY = 86400
-#: Daily counters expire this many seconds after their last increment.
+#: Daily counters expire this many seconds after the day's first increment (scripts.py).
 DAY_TTL = HISTORY_DAYS * _DAY
 #: Worker records expire this long (real time) after their last connect or beat, should every
 #: server sharing the Redis be gone; the heartbeat reaper removes them long before.
@@ -555,7 +555,10 @@ class RedisStore:
     ) -> Reservation | Refused | None:
         keys, wid_json = self._keys_of(queues, wid)
         stamp, expiry = format_ts(now), now + DEFAULT_RESERVE_FOR
-        args: list[Arg] = [fstr(now), stamp, wid_json, fstr(expiry), format_ts(expiry), *queues]
+        # Jobs left behind the one taken are counted only when a fetch waits (to wake it).
+        count = b"1" if self._wakeups else b"0"
+        args: list[Arg] = [fstr(now), stamp, wid_json, fstr(expiry), format_ts(expiry), count]
+        args += queues
         for _ in range(CORRUPT_SKIPS):
             try:
                 reply = await self._s.fetch(keys=keys, args=args)
