@@ -20,6 +20,7 @@ import hashlib
 import logging
 import math
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Collection, Sequence
 from datetime import date, timedelta
 from pathlib import Path
@@ -184,7 +185,7 @@ class Made:
 
 
 class Pushed:
-    """The jobs this server pushed last, by jid, with the bytes it wrote to Redis, so that a
+    """The jobs this server PUSHed last, by jid, with the bytes it wrote to Redis, so that a
     FETCH of one of them hands out the Job itself instead of decoding those bytes again (as the
     memory store hands out the Job it was given). Only when Redis answers exactly those bytes;
     anything else -- a job pushed through another server, written by other means, or pushed
@@ -194,13 +195,15 @@ class Pushed:
     __slots__ = ("_items", "_limit")
 
     def __init__(self, limit: int = PUSHED_LIMIT) -> None:
-        self._items: dict[str, tuple[bytes, Job]] = {}
+        # Ordered: dropping the oldest is O(1) (a plain dict's first entry is found by skipping
+        # every slot deleted before it, up to a resize: thousands when pushes outrun fetches).
+        self._items: OrderedDict[str, tuple[bytes, Job]] = OrderedDict()
         self._limit = limit
 
     def add(self, job: Job, raw: bytes) -> None:
         items = self._items
         if len(items) >= self._limit:
-            del items[next(iter(items))]
+            items.popitem(last=False)
         items[job.jid] = (raw, job)
 
     def take(self, jid: str, raw: bytes) -> Job | None:
@@ -507,13 +510,10 @@ class RedisStore:
         """One script for them all: the manager hands over PUSH_CHUNK (1,000) at most, and
         reports every one of them as failed when this raises."""
         args: list[Arg] = [self.keys.pushed, self.keys.prefix]
-        raws = [job.encode() for job in jobs]
-        for job, raw in zip(jobs, raws, strict=True):
-            args.extend((job.queue, raw))
-        if jobs:
+        for job in jobs:
+            args.extend((job.queue, job.encode()))
+        if jobs:  # not kept in Pushed: a bulk load waits in its queue behind more than it holds
             await self._s.push_many(keys=[self.keys.queues], args=args)
-            for job, raw in zip(jobs, raws, strict=True):
-                self._pushed.add(job, raw)
 
     @map_errors
     async def fetch(

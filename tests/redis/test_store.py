@@ -252,7 +252,7 @@ async def test_a_fetch_serves_what_redis_holds_not_what_was_pushed(
     other = attrs.evolve(changed, args=["other"])
     raw.lset("q:default", 1, other.encode())  # LPUSH: kept is last, changed second from last
     second = attrs.evolve(again, args=["second"])
-    await store.push_many([second])
+    await store.push(second)
     fetched = []
     while (res := await store.fetch(["default"], "w1", 1000.0, 0)) is not None:
         fetched.append(res.job)
