@@ -98,8 +98,6 @@ CORRUPT_SKIPS = 16
 PAGE = 1000
 #: Reservations this server made that :class:`Made` remembers, at most.
 MADE_LIMIT = 8192
-#: Jobs this server pushed that :class:`Pushed` keeps, at most.
-PUSHED_LIMIT = 4096
 #: Distinct queue lists and wids (and queue names, for PUSH) whose keys are kept ready, at most
 #: (one per worker process, typically).
 FETCH_KEYS_LIMIT = 4096
@@ -183,35 +181,6 @@ class Made:
         self._items.clear()
 
 
-class Pushed:
-    """The jobs this server PUSHed last, by jid, with the bytes it wrote to Redis, so that a
-    FETCH of one of them hands out the Job itself instead of decoding those bytes again (as the
-    memory store hands out the Job it was given). Only when Redis answers exactly those bytes;
-    anything else -- a job pushed through another server, written by other means, or pushed
-    again since -- is decoded as before. At most ``limit`` entries: past that, the older half
-    is dropped at once (cheaper per PUSH than dropping the oldest one by one). A job that
-    waited behind that many pushes costs only its decode."""
-
-    __slots__ = ("_items", "_limit")
-
-    def __init__(self, limit: int = PUSHED_LIMIT) -> None:
-        self._items: dict[str, tuple[bytes, Job]] = {}
-        self._limit = limit
-
-    def add(self, job: Job, raw: bytes) -> None:
-        items = self._items
-        items[job.jid] = (raw, job)
-        if len(items) > self._limit:
-            self._items = dict(list(items.items())[-(self._limit // 2) :])
-
-    def take(self, jid: str, raw: bytes) -> Job | None:
-        found = self._items.pop(jid, None)
-        return found[1] if found is not None and found[0] == raw else None
-
-    def clear(self) -> None:
-        self._items.clear()
-
-
 @attrs.define(eq=False, repr=False)
 class RedisStore:
     """A :class:`~faktory_core.store.Store` on Redis ≥ 6.2 / Valkey ≥ 7.2.
@@ -235,7 +204,6 @@ class RedisStore:
     _listener: Listener | None = attrs.field(default=None, init=False)
     _wakeups: Wakeups = attrs.field(factory=Wakeups, init=False)
     _made: Made = attrs.field(factory=Made, init=False)
-    _pushed: Pushed = attrs.field(factory=Pushed, init=False)
     #: This server among those sharing the Redis, and what keeps it alive (see :mod:`.nodes`).
     node: str = attrs.field(factory=new_node_id, init=False)
     _beat: NodeBeat | None = attrs.field(default=None, init=False)
@@ -419,7 +387,6 @@ class RedisStore:
         """Delete every key of this store's layout (and only those: a prefix shares a db),
         except the workers' records and the servers' node keys, which describe processes."""
         self._made.clear()
-        self._pushed.clear()
         kept = (self.keys.node_prefix.encode(), self.keys.worker_prefix.encode())
         registry = self.keys.workers.encode()
         for pattern in self.keys.families():
@@ -499,9 +466,7 @@ class RedisStore:
             if len(self._push_keys) >= FETCH_KEYS_LIMIT:
                 self._push_keys.clear()
             keys = self._push_keys[name] = [self.keys.queues, self.keys.queue(name)]
-        raw = job.encode()
-        await self._s.push(keys=keys, args=[name, raw, self.keys.pushed])
-        self._pushed.add(job, raw)
+        await self._s.push(keys=keys, args=[name, job.encode(), self.keys.pushed])
 
     @map_errors
     async def push_many(self, jobs: Sequence[Job]) -> None:
@@ -510,7 +475,7 @@ class RedisStore:
         args: list[Arg] = [self.keys.pushed, self.keys.prefix]
         for job in jobs:
             args.extend((job.queue, job.encode()))
-        if jobs:  # not kept in Pushed: a bulk load waits in its queue behind more than it holds
+        if jobs:
             await self._s.push_many(keys=[self.keys.queues], args=args)
 
     @map_errors
@@ -610,13 +575,11 @@ class RedisStore:
                 log.error("moved a non-JSON job of queue %s aside: %r", reply[2], reply[1][:200])
                 continue
             raw, expiry, queue, left, jid = reply
-            job = self._pushed.take(jid.decode(), raw)
-            if job is None:
-                try:
-                    job = decode_job(raw)
-                except Unreadable as exc:
-                    await self._set_aside_reserved(jid.decode(), raw, str(exc))
-                    continue
+            try:
+                job = decode_job(raw)
+            except Unreadable as exc:
+                await self._set_aside_reserved(jid.decode(), raw, str(exc))
+                continue
             if left and self._wakeups:
                 self._wakeups.notify(queue.decode(), int(left))  # jobs behind it: wake more
             res = Reservation(job, now, float(expiry), wid)

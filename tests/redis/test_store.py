@@ -8,7 +8,6 @@ import json
 from collections.abc import AsyncIterator
 
 import anyio
-import attrs
 import pytest
 import redis
 
@@ -239,26 +238,6 @@ async def test_a_jid_with_escapes_is_reserved_under_its_own_name(
     assert acked is not None
     assert acked.job == job
     assert (raw.zcard("working"), raw.hlen("fc:reservations")) == (0, 0)
-
-
-async def test_a_fetch_serves_what_redis_holds_not_what_was_pushed(
-    store: RedisStore, raw: redis.Redis
-) -> None:
-    """A job this server pushed is handed out as pushed only while Redis holds the bytes it
-    wrote: changed behind its back, or pushed again with other content, it is read from Redis."""
-    kept, changed, again = make_job(args=[1]), make_job(args=[2]), make_job(args=[3])
-    for job in (kept, changed, again):
-        await store.push(job)
-    other = attrs.evolve(changed, args=["other"])
-    raw.lset("q:default", 1, other.encode())  # LPUSH: kept is last, changed second from last
-    second = attrs.evolve(again, args=["second"])
-    await store.push(second)
-    fetched = []
-    while (res := await store.fetch(["default"], "w1", 1000.0, 0)) is not None:
-        fetched.append(res.job)
-    assert fetched == [kept, other, again, second]
-    assert fetched[0] is kept  # the pushed Job itself, not a decoded copy
-    assert fetched[2] == again  # its jid pushed again since: read from Redis, each time
 
 
 async def test_a_jid_reserved_again_replaces_its_reservation(
