@@ -43,7 +43,7 @@ START_TIMEOUT = 300.0
 
 
 def start(
-    python: str, port: int, tmp: Path, extra: list[str] | None = None
+    python: str, port: int, tmp: Path, plugins: list[str], extra: list[str] | None = None
 ) -> subprocess.Popen[bytes]:
     exe = Path(python).with_name("faktory-core")
     command = [
@@ -57,6 +57,7 @@ def start(
         ":0",
         "-d",
         str(tmp),
+        *(f"--plugin={name}" for name in plugins),
         *(extra or []),
     ]
     log = (tmp / "server.log").open("wb")
@@ -123,10 +124,12 @@ def total_ir(path: Path) -> int:
     raise RuntimeError(f"no totals in {path}")
 
 
-def measure(python: str, jobs: int, extra: list[str] | None = None) -> dict[str, float]:
+def measure(
+    python: str, jobs: int, plugins: list[str], extra: list[str] | None = None
+) -> dict[str, float]:
     tmp = Path(tempfile.mkdtemp(prefix="faktory-callgrind-"))
     port = free_port()
-    process = start(python, port, tmp, extra)
+    process = start(python, port, tmp, plugins, extra)
     try:
         wait_ready(port, process)
         conns = [Conn(port, timeout=600) for _ in range(CONNS)]
@@ -169,6 +172,13 @@ def main() -> None:
     p.add_argument("--python", default=sys.executable, help="the venv's python whose server")
     p.add_argument("-r", "--rounds", type=int, default=1)
     p.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        help="a plugin to add (repeatable), e.g. redis_store: its own Redis child runs natively,"
+        " only the server's instructions are counted",
+    )
+    p.add_argument(
         "--server-arg",
         action="append",
         default=[],
@@ -176,7 +186,7 @@ def main() -> None:
     )
     args = p.parse_args()
     for _ in range(args.rounds):
-        result = measure(args.python, args.jobs, args.server_arg)
+        result = measure(args.python, args.jobs, args.plugin, args.server_arg)
         line = "  ".join(f"{name} {ir:,.0f} Ir/job" for name, ir in result.items())
         print(f"{args.python}: {line}", flush=True)
 

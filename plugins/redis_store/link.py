@@ -82,10 +82,9 @@ def _fresh(error: BaseException) -> BaseException:
         return error
 
 
-def _pack(args: Sequence[Arg]) -> bytes:
-    """One command in RESP (hiredis's stub wrongly asks for a one-element tuple)."""
-    pack: Callable[[Sequence[Arg]], bytes] = hiredis.pack_command  # type: ignore[assignment]
-    return pack(args)
+#: One command in RESP: hiredis's C function itself, no Python frame around it (its stub wrongly
+#: asks for a one-element tuple).
+_pack = cast(Callable[[Sequence[Arg]], bytes], hiredis.pack_command)
 
 
 def reply_error(error: hiredis.ReplyError) -> rex.RedisError:
@@ -440,7 +439,11 @@ class Script:
         link = self.link
         if link.min_replicas:
             return await self._call_and_wait(keys, args)
-        conn = link.pick(self.bulky) or await link.open_for(self.bulky)
+        conns = link._conns
+        if conns and not self.bulky and not (conn := conns[0]).bulky and len(conn.pending) < DEPTH:
+            pass  # the common case of pick(): the first connection takes it
+        else:
+            conn = link.pick(self.bulky) or await link.open_for(self.bulky)
         reply = await conn.send(_pack(("EVALSHA", self.sha, len(keys), *keys, *args)), self.bulky)
         if type(reply) is hiredis.ReplyError:
             error = reply_error(reply)

@@ -55,11 +55,14 @@ end
 """
 
 _COUNT = """
--- One more processed job (and failed one): totals, and per-UTC-day counters that expire.
+-- One more processed job (and failed one): totals, and per-UTC-day counters that expire ttl
+-- after the day's first count (an EXPIRE on every count costs more than the rest of an ACK's
+-- counting); a day counter found without an expiry (Faktory's never expire) gets one too.
 local function count(total, day, ttl)
   redis.call('INCR', total)
-  redis.call('INCR', day)
-  redis.call('EXPIRE', day, ttl)
+  if redis.call('INCR', day) == 1 or redis.call('TTL', day) < 0 then
+    redis.call('EXPIRE', day, ttl)
+  end
 end
 """
 
@@ -105,10 +108,11 @@ return (#ARGV - 2) / 2
 
 # KEYS: paused, working, reservations, corrupt, q:<name>..., worker:<wid>
 # ARGV: now (score string), reserved_at (RFC 3339), wid (JSON string), now + 1800 (score
-#       string), its RFC 3339 stamp, name...
-# Returns {job, expiry score, queue, jobs left in it, jid}, {'', job, queue} for a job that is
-# not JSON (moved to the corrupt list), {state} when the worker is quiet or terminated (it
-# gets nothing, §3.4: checked here so a FETCH is one round trip), or nil.
+#       string), its RFC 3339 stamp, count the jobs left ('1'/'0'), name...
+# Returns {job, expiry score, queue, jobs left in it (0 when not asked to count: nobody
+# waits), jid}, {'', job, queue} for a job that is not JSON (moved to the corrupt list),
+# {state} when the worker is quiet or terminated (it gets nothing, §3.4: checked here so a
+# FETCH is one round trip), or nil.
 #
 # Cheap on the common job: the caller formats the default expiry (1800 s), and a job whose
 # JSON begins {"jid":"<id>" (Faktory's order) or {"retry":<n>,"jid":"<id>" (ours), with no
@@ -120,10 +124,11 @@ FETCH = (
     + """
 local state = redis.call('HGET', KEYS[#KEYS], 'state')
 if state == 'quiet' or state == 'terminate' then return {state} end
-local plain = '([^"' .. string.char(92) .. ']+)"'  -- a JSON string without escapes
-local jid_first, jid_second = '^{"jid":"' .. plain, '^{"retry":%-?%d+,"jid":"' .. plain
+-- the jid as a JSON string without escapes (no backslash: Lua reads '\\\\' as one), first or
+-- second key
+local jid_first, jid_second = '^{"jid":"([^"\\\\]+)"', '^{"retry":%-?%d+,"jid":"([^"\\\\]+)"'
 for i = 5, #KEYS - 1 do
-  local name = ARGV[i + 1]
+  local name = ARGV[i + 2]
   if redis.call('SISMEMBER', KEYS[1], name) == 0 then
     local job = redis.call('RPOP', KEYS[i])
     if job then
@@ -151,11 +156,12 @@ for i = 5, #KEYS - 1 do
       end
       local member = '{"job":' .. job .. ',"reserved_at":"' .. ARGV[2] .. '","expires_at":"'
         .. expires_at .. '","wid":' .. ARGV[3] .. '}'
-      local old = redis.call('HGET', KEYS[3], jid)
-      if old then redis.call('ZREM', KEYS[2], old) end
+      if redis.call('HSETNX', KEYS[3], jid, member) == 0 then  -- the jid is reserved already
+        redis.call('ZREM', KEYS[2], redis.call('HGET', KEYS[3], jid))
+        redis.call('HSET', KEYS[3], jid, member)
+      end
       redis.call('ZADD', KEYS[2], score, member)
-      redis.call('HSET', KEYS[3], jid, member)
-      return {job, score, name, redis.call('LLEN', KEYS[i]), jid}
+      return {job, score, name, ARGV[6] == '1' and redis.call('LLEN', KEYS[i]) or 0, jid}
     end
   end
 end

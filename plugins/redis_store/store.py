@@ -83,7 +83,7 @@ __all__ = ["RedisStore"]
 log = logging.getLogger("faktory_core.plugins.redis_store")
 
 _DAY = 86400
-#: Daily counters expire this many seconds after their last increment.
+#: Daily counters expire this many seconds after the day's first increment (scripts.py).
 DAY_TTL = HISTORY_DAYS * _DAY
 #: Worker records expire this long (real time) after their last connect or beat, should every
 #: server sharing the Redis be gone; the heartbeat reaper removes them long before.
@@ -98,8 +98,9 @@ CORRUPT_SKIPS = 16
 PAGE = 1000
 #: Reservations this server made that :class:`Made` remembers, at most.
 MADE_LIMIT = 8192
-#: Distinct queue lists whose fetch keys are kept ready, at most.
-FETCH_KEYS_LIMIT = 1024
+#: Distinct queue lists and wids (and queue names, for PUSH) whose keys are kept ready, at most
+#: (one per worker process, typically).
+FETCH_KEYS_LIMIT = 4096
 #: Queues one fetch script looks at, at most: a FETCH naming more runs one script per this many,
 #: in order, so one FETCH never holds Redis for a long list (other clients' commands run between).
 FETCH_SCRIPT_QUEUES = 256
@@ -215,8 +216,14 @@ class RedisStore:
     _reaped_elsewhere: set[str] = attrs.field(factory=set, init=False)
     #: The last large same-score group read to act on (see :mod:`.groups`).
     _groups: Groups = attrs.field(factory=Groups, init=False)
-    #: The fetch script's keys for a list of queues.
-    _fetch_keys: dict[tuple[str, ...], list[Arg]] = attrs.field(factory=dict, init=False)
+    #: The fetch script's keys for a list of queues and a wid, and the wid as JSON.
+    _fetch_keys: dict[tuple[tuple[str, ...], str], tuple[list[Arg], bytes]] = attrs.field(
+        factory=dict, init=False
+    )
+    #: The push script's keys per queue name.
+    _push_keys: dict[str, list[Arg]] = attrs.field(factory=dict, init=False)
+    #: The ACK script's keys for the UTC day they were made for: (day, keys).
+    _ack_keys: tuple[str, list[Arg]] = attrs.field(default=("", []), init=False)
     #: FETCHes whose script may have run although they failed, and the task putting their jobs
     #: back (:mod:`.undo`).
     _lost: LostFetches = attrs.field(factory=LostFetches, init=False)
@@ -453,8 +460,13 @@ class RedisStore:
     # -- queues ---------------------------------------------------------------------------------
     @map_errors
     async def push(self, job: Job) -> None:
-        keys = [self.keys.queues, self.keys.queue(job.queue)]
-        await self._s.push(keys=keys, args=[job.queue, job.encode(), self.keys.pushed])
+        name = job.queue
+        keys = self._push_keys.get(name)
+        if keys is None:
+            if len(self._push_keys) >= FETCH_KEYS_LIMIT:
+                self._push_keys.clear()
+            keys = self._push_keys[name] = [self.keys.queues, self.keys.queue(name)]
+        await self._s.push(keys=keys, args=[name, job.encode(), self.keys.pushed])
 
     @map_errors
     async def push_many(self, jobs: Sequence[Job]) -> None:
@@ -509,20 +521,23 @@ class RedisStore:
             if queue is not None and (res is None or queue != res.job.queue):
                 self._wakeups.notify(queue, 1)
 
-    def _keys_of(self, queues: Sequence[str]) -> list[Arg]:
-        names = tuple(queues)
-        keys = self._fetch_keys.get(names)
-        if keys is None:
+    def _keys_of(self, queues: Sequence[str], wid: str) -> tuple[list[Arg], bytes]:
+        """The fetch script's keys for ``queues`` and ``wid``, and the wid as JSON (kept)."""
+        known = (tuple(queues), wid)
+        found = self._fetch_keys.get(known)
+        if found is None:
             if len(self._fetch_keys) >= FETCH_KEYS_LIMIT:
                 self._fetch_keys.clear()
-            keys = self._fetch_keys[names] = [
+            keys: list[Arg] = [
                 self.keys.paused,
                 self.keys.working,
                 self.keys.reservations,
                 self.keys.corrupt,
-                *(self.keys.queue(name) for name in names),
+                *(self.keys.queue(name) for name in queues),
+                self.keys.worker(wid),
             ]
-        return keys
+            found = self._fetch_keys[known] = (keys, jobjson.dumps(wid))
+        return found
 
     async def _take(
         self, queues: Sequence[str], wid: str, now: float
@@ -538,9 +553,12 @@ class RedisStore:
     async def _take_from(
         self, queues: Sequence[str], wid: str, now: float
     ) -> Reservation | Refused | None:
-        keys = [*self._keys_of(queues), self.keys.worker(wid)]
-        stamp, wid_json, expiry = format_ts(now), jobjson.dumps(wid), now + DEFAULT_RESERVE_FOR
-        args: list[Arg] = [fstr(now), stamp, wid_json, fstr(expiry), format_ts(expiry), *queues]
+        keys, wid_json = self._keys_of(queues, wid)
+        stamp, expiry = format_ts(now), now + DEFAULT_RESERVE_FOR
+        # Jobs left behind the one taken are counted only when a fetch waits (to wake it).
+        count = b"1" if self._wakeups else b"0"
+        args: list[Arg] = [fstr(now), stamp, wid_json, fstr(expiry), format_ts(expiry), count]
+        args += queues
         for _ in range(CORRUPT_SKIPS):
             try:
                 reply = await self._s.fetch(keys=keys, args=args)
@@ -961,7 +979,10 @@ class RedisStore:
 
     @map_errors
     async def ack(self, jid: str, now: float) -> Reservation | None:
-        keys = [*self._res_keys(), self.keys.processed, self.keys.processed_on(utc_day(now))]
+        day, keys = self._ack_keys
+        if day != (today := utc_day(now)):
+            keys = [*self._res_keys(), self.keys.processed, self.keys.processed_on(today)]
+            self._ack_keys = (today, keys)
         reply = await self._s.ack(keys=keys, args=[jid, DAY_TTL])
         if not reply:
             self._made.drop(jid)

@@ -14,12 +14,12 @@ import redis
 from faktory_core.model import JobFilter, SortedSet, WorkerInfo
 from faktory_core.plugins.redis_store import RedisSettings, RedisStore
 from faktory_core.plugins.redis_store.codec import fstr
-from faktory_core.plugins.redis_store.store import _digest, _split_cursor, _surely_not
+from faktory_core.plugins.redis_store.store import DAY_TTL, _digest, _split_cursor, _surely_not
 from faktory_core.plugins.redis_store.wakeup import Waiter, Wakeups, parse_message
 from faktory_core.store import FailureOutcome
 from faktory_core.testing import FakeClock
 from faktory_core.testing.contract import failed, make_job
-from faktory_core.timefmt import parse_ts
+from faktory_core.timefmt import parse_ts, utc_day
 
 
 @pytest.fixture
@@ -222,6 +222,46 @@ async def test_faktory_ordered_json_with_its_own_reservation_time(
     assert (res.job.jid, res.expires_at) == ("abcdefghijkl", 1060.0)
 
 
+@pytest.mark.parametrize("jid", ['quote"jid-0001', "back\\slash-0001", "plain-jid-0001"])
+async def test_a_jid_with_escapes_is_reserved_under_its_own_name(
+    store: RedisStore, raw: redis.Redis, jid: str
+) -> None:
+    """The fetch script reads a jid without escapes from the text; any other is decoded, so
+    the index (and ACK by jid) uses the jid itself, never its escaped text."""
+    job = make_job(jid=jid)
+    await store.push(job)
+    res = await store.fetch(["default"], "w1", 1000.0, 0)
+    assert res is not None
+    assert res.job == job
+    assert raw.hkeys("fc:reservations") == [jid.encode()]
+    acked = await store.ack(jid, 1001.0)
+    assert acked is not None
+    assert acked.job == job
+    assert (raw.zcard("working"), raw.hlen("fc:reservations")) == (0, 0)
+
+
+async def test_a_jid_reserved_again_replaces_its_reservation(
+    store: RedisStore, raw: redis.Redis
+) -> None:
+    """The same jid pushed twice and fetched twice: the second reservation replaces the first
+    (one member in working, the index points to it), and one ACK settles the jid."""
+    job = make_job()
+    await store.push(job)
+    await store.push(job)
+    first = await store.fetch(["default"], "w1", 1000.0, 0)
+    second = await store.fetch(["default"], "w2", 1005.0, 0)
+    assert first is not None
+    assert second is not None
+    [(member, score)] = raw.zrange("working", 0, -1, withscores=True)
+    assert (score, json.loads(member)["wid"]) == (2805.0, "w2")
+    assert raw.hget("fc:reservations", job.jid) == member
+    acked = await store.ack(job.jid, 1010.0)
+    assert acked is not None
+    assert acked.wid == "w2"
+    assert await store.ack(job.jid, 1011.0) is None
+    assert (raw.zcard("working"), raw.hlen("fc:reservations")) == (0, 0)
+
+
 async def test_unreadable_due_entries_do_not_block_the_set(
     store: RedisStore, raw: redis.Redis, clock: FakeClock
 ) -> None:
@@ -270,6 +310,34 @@ async def test_expiries_in_redis(store: RedisStore, raw: redis.Redis, clock: Fak
     assert raw.hgetall("kv:brief") == {b"v": b"1", b"x": repr(clock.now() + 10).encode()}
     await store.worker_connect(WorkerInfo("wid-1", last_beat=clock.now()))
     assert 86_000 < raw.ttl("fc:worker:wid-1") <= 86_400
+
+
+async def test_day_counters_expire_after_the_days_first_count(
+    store: RedisStore, raw: redis.Redis, clock: FakeClock
+) -> None:
+    """The day's first ACK or FAIL sets the counters' expiry and later ones leave it; a day
+    counter found without one (Faktory's never expire) gets one at its next count."""
+    day = utc_day(clock.now())
+    jobs = [make_job() for _ in range(4)]
+    for job in jobs:
+        await store.push(job)
+    for job in jobs[:2]:
+        assert await store.fetch(["default"], "w1", clock.now(), 0) is not None
+        assert await store.ack(job.jid, clock.now()) is not None
+    assert raw.get(f"processed:{day}") == b"2"
+    assert DAY_TTL - 60 < raw.ttl(f"processed:{day}") <= DAY_TTL
+    raw.expire(f"processed:{day}", 1000)  # set by the first ACK: the second did not touch it
+    assert await store.fetch(["default"], "w1", clock.now(), 0) is not None
+    assert await store.ack(jobs[2].jid, clock.now()) is not None
+    assert 900 < raw.ttl(f"processed:{day}") <= 1000
+    raw.persist(f"processed:{day}")
+    res = await store.fetch(["default"], "w1", clock.now(), 0)
+    assert res is not None
+    outcome = FailureOutcome(failed(res.job), SortedSet.RETRIES, clock.now() + 60)
+    assert await store.settle_failure(res.job.jid, outcome, clock.now())
+    assert raw.mget(f"processed:{day}", f"failures:{day}") == [b"4", b"1"]
+    for key in (f"processed:{day}", f"failures:{day}"):
+        assert DAY_TTL - 60 < raw.ttl(key) <= DAY_TTL
 
 
 async def test_unreserve_goes_back_first(store: RedisStore, raw: redis.Redis) -> None:
