@@ -19,6 +19,7 @@ from faktory_core.model import (
     Reservation,
     WorkerInfo,
     WorkerState,
+    fast_job,
     job_from_dict,
 )
 from faktory_core.timefmt import BadTimestamp, format_ts, parse_ts
@@ -53,6 +54,16 @@ def _loads(raw: bytes | str) -> Any:
 
 
 def decode_job(raw: bytes | str) -> Job:
+    if type(raw) is bytes:
+        # One msgspec pass when it is sure to give what the strict path would (every FETCH's
+        # job): about 1 µs instead of a dict and job_from_dict (issue 20). A refusal -- or a
+        # stored reserve_for over the bound, which this store keeps -- goes the strict way.
+        try:
+            job = fast_job(raw)
+        except InvalidJob:
+            job = None
+        if job is not None:
+            return job
     return _job(_loads(raw))
 
 
