@@ -1,7 +1,11 @@
 """One client connection: a thin anyio loop around the sans-IO engine.
 
 Reads arrive in raw chunks and feed the engine; every reply to the commands found in one chunk
-is written with a single send, so pipelined commands cost one syscall each way.
+is written with a single send, so pipelined commands cost one syscall each way. On anyio's
+plain asyncio TCP stream, replies go straight to the transport (:func:`direct_writer`) and reads
+come from the connection's own protocol (:mod:`faktory_core.server.reader`), not from anyio's
+``receive``, which pauses and resumes the transport around every read; TLS streams and other
+backends use anyio's stream for both.
 
 Nothing raised while serving one connection may end the server: :meth:`Connection.run` logs
 any ``Exception`` with the peer's address, answers ``-ERR internal error`` if it still can and
@@ -35,6 +39,7 @@ from faktory_core.protocol import (
 )
 from faktory_core.server.commands import CLOSE, Session, dispatch
 from faktory_core.server.guard import peer_host, peer_name, release_memory
+from faktory_core.server.reader import PlainReader
 
 if TYPE_CHECKING:
     from faktory_core.server.app import Server
@@ -98,6 +103,7 @@ class Connection:
         "idle_since",
         "peak",
         "peer",
+        "reader",
         "scope",
         "server",
         "session",
@@ -126,6 +132,8 @@ class Connection:
         self.handshaking = True
         self.evicted = False
         self.direct = direct_writer(stream)
+        #: Reads of a plain TCP connection (see :mod:`faktory_core.server.reader`); None: anyio's.
+        self.reader = PlainReader.attach(stream) if self.direct is not None else None
         #: ``time.monotonic()`` when a connection without a ``wid`` began waiting for its next
         #: command; 0 while it is not waiting (see :meth:`Server.close_idle`).
         self.idle_since = 0.0
@@ -239,10 +247,13 @@ class Connection:
     async def _receive(self) -> bytes:
         """Feed the engine one read; ``b""`` (end of stream) once the peer has gone."""
         self._account(self.engine.buffered)
-        try:
-            data = await self.stream.receive(RECEIVE_SIZE)
-        except _EOF:
-            data = b""
+        if self.reader is not None:
+            data = await self.reader.receive(RECEIVE_SIZE)
+        else:
+            try:
+                data = await self.stream.receive(RECEIVE_SIZE)
+            except _EOF:
+                data = b""
         self.engine.receive_data(data)
         if data:
             self._account(self.engine.buffered)
