@@ -137,6 +137,14 @@ class PlainReader(asyncio.Protocol):
                 await waiter
             finally:
                 self._waiter = None
+        chunks = self._chunks
+        if len(chunks) == 1 and len(chunks[0]) <= max_bytes:
+            # The usual case, one command's bytes: no join, no split.
+            data = chunks.popleft()
+            self._held -= len(data)
+            if self._paused:
+                self._pace()
+            return data
         return self._take(max_bytes)
 
     def _take(self, max_bytes: int) -> bytes:
