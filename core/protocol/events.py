@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import attrs
 
 __all__ = ["NEED_DATA", "Command", "ConnectionClosed", "Hello", "LineTooLongEvent", "NeedData"]
@@ -20,12 +22,14 @@ class Hello:
     username: str = ""
 
 
-@attrs.frozen
-class Command:
+class Command(NamedTuple):
     """One command line after the handshake.
 
     ``payload`` is everything after the first space, or None when the line has no space
     (Faktory slices at a fixed offset there, which is its ``-ERR internal error``).
+
+    A named tuple, not an attrs class like the other events: one is made per command, and a
+    tuple is the cheapest immutable value to make (issue 20).
     """
 
     verb: str

@@ -117,23 +117,20 @@ class ServerConnection:
             self._eof = True
 
     def next_event(self) -> ServerEvent:
-        if self.state is State.CLOSED:
+        state = self.state
+        if state is State.READY or state is State.AWAIT_HELLO:
+            try:
+                line = self._buffer.next_line()
+            except LineTooLong as exc:
+                self._close("line too long")
+                return LineTooLongEvent(exc.limit)
+            if line is None:
+                return self._close("end of stream") if self._eof else NEED_DATA
+            return _command(line) if state is State.READY else self._hello(line)
+        if state is State.CLOSED:
             return ConnectionClosed(self._closed_reason)
-        if self.state is State.HELLO_RECEIVED:
-            # The caller must accept or reject the HELLO before more lines are read.
-            return NEED_DATA
-        try:
-            line = self._buffer.next_line()
-        except LineTooLong as exc:
-            self._close("line too long")
-            return LineTooLongEvent(exc.limit)
-        if line is None:
-            if self._eof:
-                return self._close("end of stream")
-            return NEED_DATA
-        if self.state is State.READY:
-            return _command(line)
-        return self._hello(line)
+        # HELLO_RECEIVED: the caller must accept or reject the HELLO before more lines are read.
+        return NEED_DATA
 
     def _hello(self, line: bytes) -> ServerEvent:
         hello = parse_hello(line)
@@ -150,10 +147,12 @@ class ServerConnection:
 
 
 def _command(line: bytes) -> Command:
-    space = line.find(b" ")
-    if space < 0:
-        return Command(line.decode("utf-8", "replace"), None)
-    return Command(line[:space].decode("utf-8", "replace"), line[space + 1 :])
+    verb, space, payload = line.partition(b" ")
+    # tuple.__new__ is Command(...) without the named tuple's Python-level __new__.
+    return _new_command(Command, (verb.decode("utf-8", "replace"), payload if space else None))
+
+
+_new_command = tuple.__new__
 
 
 _HELLO_FIELDS: dict[str, type | tuple[type, ...]] = {

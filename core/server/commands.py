@@ -1,7 +1,10 @@
 """The FWP command table: each handler decodes its payload, calls the manager, encodes a reply.
 
 Handlers take the session and the raw payload (None when the line had no space after the
-verb) and return the reply bytes, or :data:`CLOSE` to close without a reply (END).
+verb) and return the reply bytes, or :data:`CLOSE` to close without a reply (END). They raise
+:class:`~faktory_core.errors.FaktoryError` for bad input (answered ``-ERR``/its code) and
+:class:`MissingPayload` for a verb that needs a payload and has none; the connection's loop
+(:meth:`faktory_core.server.connection.Connection._commands`) calls them.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import anyio.lowlevel
 import attrs
 
 from faktory_core import jobjson
-from faktory_core.errors import INTERNAL_ERROR, FaktoryError, InvalidJob, messages
+from faktory_core.errors import FaktoryError, InvalidJob, messages
 from faktory_core.glob import GlobTooLong, check_glob
 from faktory_core.manager import FailInfo
 from faktory_core.model import (
@@ -31,7 +34,7 @@ from faktory_core.protocol import replies
 if TYPE_CHECKING:
     from faktory_core.server.app import Server
 
-__all__ = ["CLOSE", "Handler", "Session", "build_table"]
+__all__ = ["CLOSE", "Handler", "MissingPayload", "Session", "build_table"]
 
 CLOSE = b""
 #: PUSHB works through its jobs this many at a time, letting other clients in between
@@ -207,21 +210,6 @@ def build_table(server: Server) -> dict[str, Handler]:
         "TRACK": track,
         "QUEUE": queue,
     }
-
-
-async def dispatch(
-    table: dict[str, Handler], session: Session, verb: str, payload: bytes | None
-) -> tuple[bytes, bool]:
-    """Run one command; returns (reply, known verb). Bad input is answered, never raised."""
-    handler = table.get(verb)
-    if handler is None:
-        return replies.error(f"ERR {messages.unknown_command(verb)}"), False
-    try:
-        return await handler(session, payload), True
-    except FaktoryError as exc:
-        return replies.error(exc.wire_text()), True
-    except MissingPayload:
-        return replies.error(f"ERR {INTERNAL_ERROR}"), True
 
 
 async def _decode_batch(payload: bytes) -> list[Any]:

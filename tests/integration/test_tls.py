@@ -53,6 +53,11 @@ def test_tls_handshake_and_commands(pem_dir: Path) -> None:
             assert _read_reply(sock) == SimpleString("OK")
             sock.sendall(b'PUSH {"jid":"tls-job-0001","jobtype":"T","args":[]}\r\n')
             assert _read_reply(sock) == SimpleString("OK")
+            # TLS keeps anyio's stream for reading and writing (no direct writer, no PlainReader).
+            assert thread.server is not None
+            (connection,) = thread.server.connections
+            assert connection.direct is None
+            assert connection.reader is None
 
 
 def test_plaintext_client_on_a_tls_port_is_closed_without_a_greeting(pem_dir: Path) -> None:

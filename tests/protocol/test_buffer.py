@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from faktory_core.protocol.buffer import DEFAULT_MAX_LINE, LineBuffer, LineTooLong
 
@@ -200,3 +204,55 @@ def test_line_too_long_exception() -> None:
     exc = LineTooLong(1024)
     assert exc.limit == 1024
     assert str(exc) == "line longer than 1024 bytes"
+
+
+# -- any chunking, any mix of lines and exact reads (the buffer's bytes/bytearray/offset paths) --
+
+
+@given(
+    items=st.lists(
+        st.tuples(st.booleans(), st.binary(max_size=40).map(lambda b: b.replace(b"\n", b""))),
+        max_size=20,
+    ),
+    crlf=st.lists(st.booleans(), min_size=20, max_size=20),
+    cuts=st.lists(st.integers(min_value=0, max_value=2000), max_size=30),
+)
+def test_any_chunking_gives_the_same_lines_and_reads(
+    items: list[tuple[bool, bytes]], crlf: list[bool], cuts: list[int]
+) -> None:
+    """Lines (some CRLF, some LF) and exact reads, fed in arbitrary pieces and taken as soon as
+    complete, come out as written; ``len`` is always what was fed minus what was taken."""
+    wire = b""
+    expected: list[bytes] = []
+    for (exact, body), cr in zip(items, crlf, strict=False):
+        if exact:
+            wire += body
+            expected.append(body)
+        else:
+            wire += body + (b"\r\n" if cr else b"\n")
+            # A CR just before a bare LF is the terminator's: the line ends before it.
+            expected.append(body[:-1] if not cr and body.endswith(b"\r") else body)
+    points = sorted({min(cut, len(wire)) for cut in cuts} | {0, len(wire)})
+    buffer = LineBuffer()
+    got: list[bytes] = []
+    fed = taken = 0
+    pending = list(zip(items, crlf, strict=False))
+    for start, stop in [(0, 0), *itertools.pairwise(points)]:
+        buffer.feed(wire[start:stop])
+        fed += stop - start
+        while pending:
+            (exact, body), cr = pending[0]
+            if exact:
+                data = buffer.read_exact(len(body))
+                size = len(body)
+            else:
+                data = buffer.next_line()
+                size = len(body) + (2 if cr else 1)
+            if data is None:
+                break
+            got.append(data)
+            taken += size
+            pending.pop(0)
+            assert len(buffer) == fed - taken
+    assert got == expected
+    assert len(buffer) == 0
