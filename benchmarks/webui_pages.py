@@ -67,7 +67,7 @@ async def main(size: int, kind: str) -> None:
         try:
             await fill(store, size)
             transport = httpx.ASGITransport(app=webui.create_app(server))
-            async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+            async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
                 last = max(size // PAGE_SIZE, 1)
                 for page in (1, 1000, last):
                     cost = await median_ms(client, f"/retries?page={page}")
