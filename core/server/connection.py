@@ -67,27 +67,26 @@ class _Transport(Protocol):
     def get_write_buffer_size(self) -> int: ...
 
 
-def direct_writer(stream: anyio.abc.ByteStream) -> tuple[_Transport, asyncio.Event] | None:
-    """The asyncio transport under anyio's plain TCP stream, and the event its protocol clears
-    while the transport's buffer is over the high-water mark; None for any other stream (TLS,
+def direct_writer(stream: anyio.abc.ByteStream) -> _Transport | None:
+    """The asyncio transport under anyio's plain TCP stream; None for any other stream (TLS,
     another backend), which is then written through ``stream.send``.
 
     anyio's ``send`` enters two checkpoints around each write (a cancel scope and a pass of the
     event loop): about a tenth of a PUSH's CPU (docs/performance.md, issue 20). Writing to the
     transport directly keeps what the reply loop needs from it -- the bytes handed over in
-    order, back-pressure (see :meth:`Connection._send`) -- and reading stays a checkpoint.
+    order, and back-pressure: whatever the socket did not take at once sends the connection
+    through anyio's ``send`` of nothing, which waits for the drain (:meth:`Connection._send`).
     """
     transport: Any = getattr(stream, "_transport", None)
     protocol: Any = getattr(stream, "_protocol", None)
-    event = getattr(protocol, "write_event", None)
     if (
-        not isinstance(event, asyncio.Event)
+        not isinstance(getattr(protocol, "write_event", None), asyncio.Event)
         or not callable(getattr(transport, "write", None))
         or not callable(getattr(transport, "is_closing", None))
         or not callable(getattr(transport, "get_write_buffer_size", None))
     ):
         return None
-    return transport, event
+    return transport  # type: ignore[no-any-return]
 
 
 class Connection:
@@ -367,12 +366,13 @@ class Connection:
     async def _send(self, out: list[bytes]) -> None:
         data = b"".join(out)
         direct = self.direct
-        if direct is not None and direct[1].is_set() and not direct[0].is_closing():
-            direct[0].write(data)
-            if direct[0].get_write_buffer_size() or not direct[1].is_set():
+        if direct is not None and not direct.is_closing():
+            direct.write(data)
+            if direct.get_write_buffer_size():
                 # Not all taken by the socket: anyio's send of nothing lets the loop flush
                 # (uvloop pauses the protocol only then) and waits for the drain once paused,
-                # so a client that never reads makes the server wait, not buffer.
+                # so a client that never reads makes the server wait, not buffer. (anyio's
+                # protocol replaces its write event when it pauses: only the buffer tells.)
                 await self.stream.send(b"")
         else:
             await self.stream.send(data)
