@@ -20,6 +20,7 @@ between runs, whatever else the machine is doing. Needs valgrind (Debian's packa
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -32,6 +33,7 @@ import threading
 import time
 from pathlib import Path
 
+import proc
 from fwp import Conn, FwpError
 from server import free_port
 from workers import job
@@ -156,8 +158,14 @@ def measure(
             conn.close()
         return result
     finally:
+        # Its Redis child (--plugin redis_store) goes too: killed with the server it would be
+        # left running, and its storage is removed below, so it could not save and stop.
+        children = proc.descendants(process.pid)
         process.send_signal(signal.SIGKILL)
         process.wait()
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
