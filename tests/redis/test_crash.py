@@ -198,6 +198,23 @@ class Cluster:
             return bool(found) or ledger.deliveries[jid] > 0
 
 
+def _landed_after_crash(
+    cluster: Cluster, ledger: Ledger, pending: list[dict[str, Any]]
+) -> tuple[FwpSocket, list[dict[str, Any]]]:
+    """A new connection, and which of ``pending`` (whose answers were lost) took effect. The
+    next kill may come while this looks -- a server's own Redis goes with it -- so it looks
+    again, on a new connection, until one look completes."""
+    while True:
+        conn = cluster.connect()  # the restarted server's Redis is up once it answers
+        # A script the dead server had already written may still wait in Redis's input
+        # buffer for a moment (the other server answers at once): let it run first.
+        time.sleep(0.2)
+        try:
+            return conn, [job for job in pending if cluster.landed(job["jid"], ledger)]
+        except (OSError, redis.RedisError):
+            conn.close()
+
+
 def _check(reply: object, what: str, ledger: Ledger) -> None:
     if isinstance(reply, ErrorReply):
         with ledger.lock:
@@ -245,12 +262,8 @@ def produce(cluster: Cluster, ledger: Ledger, kills_done: threading.Event) -> No
             except (OSError, ConnectionError):
                 if conn is not None:
                     conn.close()
-                conn = cluster.connect()  # the restarted server's Redis is up once it answers
                 ledger.note(uncertain_pushes=1)
-                # A script the dead server had already written may still wait in Redis's input
-                # buffer for a moment (the other server answers at once): let it run first.
-                time.sleep(0.2)
-                landed = [job for job in pending if cluster.landed(job["jid"], ledger)]
+                conn, landed = _landed_after_crash(cluster, ledger, pending)
                 with ledger.lock:
                     ledger.pushed.extend(job["jid"] for job in landed)
                 pending = [job for job in pending if job not in landed]
